@@ -1,0 +1,20 @@
+"""Spark session settings shared by every stage."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class SparkConfig(BaseModel):
+    """How the Spark session is built.
+
+    ``master`` None means: respect what spark-submit set, else ``local[*]``.
+    """
+
+    master: str | None = None
+    app_name: str = "pmc-enrich"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = Field(8, ge=1, description="spark.sql.shuffle.partitions")
+    log_level: str = "WARN"
+    show_progress: bool = True
+    extra_conf: dict[str, str] = Field(default_factory=dict)

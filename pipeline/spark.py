@@ -1,0 +1,54 @@
+"""The one place a SparkSession is built.
+
+local[*] by default; when launched by spark-submit (``spark.master`` already set in the
+environment's SparkConf) that master wins unless the config names one explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from pipeline.config import SparkConfig
+
+log = logging.getLogger(__name__)
+
+
+def get_spark(cfg: SparkConfig | None = None):
+    """Return a configured SparkSession (creating it if needed)."""
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    cfg = cfg or SparkConfig()
+    # Executors must run the same interpreter as the driver (our venv), or they will not
+    # find lxml, fasttext, datasketch, ...
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+    conf = SparkConf()  # picks up spark-submit's settings from the environment
+    builder = SparkSession.builder.appName(cfg.app_name)
+    if cfg.master:
+        builder = builder.master(cfg.master)
+    elif not conf.contains("spark.master"):
+        builder = builder.master("local[*]")
+    defaults = {
+        "spark.driver.memory": cfg.driver_memory,
+        "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.compression.codec": "zstd",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "true" if cfg.show_progress else "false",
+        "spark.ui.enabled": "false",
+        # No _SUCCESS files: completeness is our own _COMPLETE marker (pipeline.rundir).
+        "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+        "spark.python.worker.reuse": "true",
+    }
+    for key, value in {**defaults, **cfg.extra_conf}.items():
+        if key == "spark.driver.memory" and conf.contains(key):
+            continue  # spark-submit's --driver-memory wins; it cannot change after JVM start
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg.log_level)
+    log.info("Spark %s master=%s", spark.version, spark.sparkContext.master)
+    return spark
