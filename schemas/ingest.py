@@ -1,4 +1,11 @@
-"""Tables written by ingest: articles, paragraphs, quarantine, superseded."""
+"""Tables written by ingest: articles, paragraphs, quarantine, superseded (+ the job's private
+per-input staging layout).
+
+Counting words used by the ingest report: a *document* is one file or one package member (or one
+filelist row whose member is missing); a document holds one or more *articles* (a bundle such as
+Europe PMC's ``<articles>`` holds many). Every document seen is either parsed (≥ 1 article row)
+or quarantined (exactly one quarantine row).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +26,9 @@ ARTICLES = pa.schema(
         pa.field("retracted", pa.bool_(), nullable=False),
         pa.field("language", pa.string()),  # article's main language (ISO 639-1)
         pa.field("source", pa.string(), nullable=False),  # "<package or file>" or "<package>::<member>"
-        pa.field("last_updated", pa.timestamp("s", tz="UTC")),
+        # From the package filelist's LastUpdated (authoritative); null for loose files. Microsecond
+        # unit because that is what Spark writes to Parquet (values are whole seconds).
+        pa.field("last_updated", pa.timestamp("us", tz="UTC")),
         pa.field("n_paragraphs", pa.int32(), nullable=False),
     ]
 )
@@ -41,8 +50,13 @@ PARAGRAPHS = pa.schema(
 
 QUARANTINE = pa.schema(
     [
+        # The document that failed ("<file>" or "<package>::<member>"), or the whole package when
+        # the failure cannot be pinned to a member (a truncated archive without a filelist).
         pa.field("source", pa.string(), nullable=False),
-        pa.field("reason", pa.string(), nullable=False),  # short machine-readable code, e.g. "malformed_xml"
+        # Short machine-readable code. From reading: truncated_archive, missing_member,
+        # member_too_large, not_xml_member, bad_gzip, read_error, bad_filelist; from the parser:
+        # its JatsError.reason (malformed_xml, not_jats, ...); parser_crash for anything unexpected.
+        pa.field("reason", pa.string(), nullable=False),
         pa.field("error", pa.string()),  # short human-readable message (≤ 500 chars)
     ]
 )
@@ -51,7 +65,27 @@ SUPERSEDED = pa.schema(
     [
         pa.field("article_id", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),  # the copy that was dropped
-        pa.field("last_updated", pa.timestamp("s", tz="UTC")),
+        pa.field("last_updated", pa.timestamp("us", tz="UTC")),  # of the dropped copy
         pa.field("kept_source", pa.string(), nullable=False),  # the copy that was kept
+    ]
+)
+
+# Which copy of an article is kept (see docs/ingest.md): latest last_updated (null = oldest),
+# then the greatest source name (PMC names incremental packages after their date, so a later
+# package sorts after an earlier one and "baseline" < "incr"), then the first article of a document.
+
+# Private to jobs/ingest.py: one staged table per input unit, so a rerun after a crash re-parses
+# only the inputs that were not finished. ``kind``: D = a document entered parsing (one per
+# document seen), A = article, P = paragraph, Q = quarantined document, F = one failed article of a
+# multi-article document whose other articles parsed (a quarantine row, not a document); ``doc_index`` is the article's
+# position in its document (A and P rows).
+STAGE = pa.schema(
+    [
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("doc_index", pa.int32()),
+        pa.field("article", pa.struct(list(ARTICLES))),
+        pa.field("paragraph", pa.struct(list(PARAGRAPHS))),
+        pa.field("quarantine", pa.struct(list(QUARANTINE))),
     ]
 )

@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+# The six bundled recipes (configs/recipes/<name>.yaml), emitted by `pmc-enrich run` by default.
+DEFAULT_RECIPES = ["BE-Base", "BE-Educational", "BE-Clinical", "BE-ClinicalCase", "BE-French", "BE-All"]
 
 
 class EmitConfig(BaseModel):
-    recipes: list[str] = Field(default_factory=lambda: ["BE-Base"])
+    model_config = ConfigDict(extra="forbid")
+
+    recipes: list[str] = Field(default_factory=lambda: list(DEFAULT_RECIPES),
+                               description="recipe names (configs/recipes/<name>.yaml) or YAML file paths")
+    recipe_dirs: list[str] = Field(default_factory=list,
+                                   description="extra folders searched for <name>.yaml before the bundled recipes")
+    seed: int = Field(0, description="seed of the deterministic global shuffle of rows")
+    shard_bytes: int = Field(256 * 1024 * 1024, ge=1024,
+                             description="target size of one Parquet shard on disk (a shard closes once it reaches it)")
+    row_group_bytes: int = Field(32 * 1024 * 1024, ge=1024,
+                                 description="uncompressed text bytes per Parquet row group (upper bound)")
+    tokenizer: str = Field("auto", description="auto | minilm | regex: offline tokenizer used for token counts")
+    require_dedup: bool = Field(True, description="refuse to emit when the dedup sidecar is missing")
+    drop_flagged_articles: bool = Field(True, description="drop articles listed in dedup_articles/ (reprints)")
+    overwrite: bool = False

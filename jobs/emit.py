@@ -1,0 +1,354 @@
+"""Emit: deduplicated, annotated paragraphs → pretraining shards, one variant per recipe.
+
+    spark-submit jobs/emit.py RUN_DIR --recipe BE-All [--config FILE]
+
+Spark gathers each article's non-duplicate paragraphs (with their annotations), applies the recipe
+(pure Python, ``pipeline.emit.build_rows``) and counts tokens on the executors, repeats rows by
+their upsample factor and sorts them by a seeded hash (deterministic global shuffle). The driver
+then streams the sorted rows into zstd Parquet shards of the target size, one folder per licence
+split, writes ``manifest.json`` and publishes the whole variant folder atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.config import PipelineConfig, load_config
+from pipeline.emit.recipe import Recipe, load_recipe, resolve_recipe_path
+from pipeline.emit.rows import build_rows
+from pipeline.emit.shards import ShardInfo, ShardWriter, sha256_file
+from pipeline.emit.tokens import get_counter
+from pipeline.rundir import RunDir, write_json_atomic
+from schemas import to_spark
+from schemas.variants import BUILT_ROWS, SHARD_ROWS, SPLITS
+
+log = logging.getLogger(__name__)
+
+PARAGRAPH_FIELDS = ["paragraph_id", "ordinal", "zone", "section_path", "text", "n_words", "language"]
+ANNOTATION_FIELDS = ["document_type", "domain", "educational_score"]
+ARTICLE_FIELDS = ["article_id", "title", "journal", "year", "license", "commercial", "retracted", "language"]
+
+
+class EmitError(RuntimeError):
+    """The run directory lacks what a recipe needs; the message says which stage to run."""
+
+
+def variant_table(name: str) -> str:
+    return f"variants/{name}"
+
+
+def _fingerprint(recipe: Recipe, cfg: PipelineConfig, tokenizer: str) -> str:
+    payload = json.dumps({"recipe": recipe.model_dump(mode="json"), "seed": cfg.emit.seed,
+                          "shard_bytes": cfg.emit.shard_bytes, "row_group_bytes": cfg.emit.row_group_bytes,
+                          "tokenizer": tokenizer}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- Spark side
+
+
+def _paragraph_base(spark, run: RunDir, cfg: PipelineConfig, need_annotations: bool):
+    """One row per article: its metadata and the list of its non-duplicate, annotated paragraphs."""
+    from pyspark.sql import functions as F
+
+    for table in ("articles", "paragraphs"):
+        if not run.is_complete(table):
+            raise EmitError(f"{run.root}: table {table}/ is missing or incomplete; run `pmc-enrich ingest` first")
+    paragraphs = spark.read.parquet(str(run.table("paragraphs"))).select(*PARAGRAPH_FIELDS, "article_id")
+    articles = spark.read.parquet(str(run.table("articles"))).select(*ARTICLE_FIELDS)
+
+    # Duplicates go first, before any filter or upsampling, so a duplicate is never repeated.
+    if run.is_complete("dedup"):
+        dups = (spark.read.parquet(str(run.table("dedup"))).where(F.col("is_duplicate"))
+                .select("paragraph_id").distinct())
+        paragraphs = paragraphs.join(dups, "paragraph_id", "left_anti")
+    elif cfg.emit.require_dedup and cfg.dedup.enabled:
+        raise EmitError(f"{run.root}: dedup/ is missing or incomplete; run `pmc-enrich dedup` first "
+                        "(or set emit.require_dedup=false to emit with duplicates)")
+    else:
+        log.warning("emitting WITHOUT deduplication: dedup/ is absent")
+    # dedup_articles/ lists articles flagged as reprints/versions of another article (most of their
+    # paragraphs are copies of its paragraphs): their leftovers are fragments, dropped as a whole.
+    if cfg.emit.drop_flagged_articles and run.is_complete("dedup_articles"):
+        flagged = spark.read.parquet(str(run.table("dedup_articles")))
+        if "is_duplicate" in flagged.columns:  # tolerate a boolean-flag layout too
+            flagged = flagged.where(F.col("is_duplicate"))
+        flagged = flagged.select("article_id").distinct()
+        articles = articles.join(flagged, "article_id", "left_anti")
+        paragraphs = paragraphs.join(flagged, "article_id", "left_anti")
+
+    if run.is_complete("annotations"):
+        ann = spark.read.parquet(str(run.table("annotations"))).select(
+            "paragraph_id", F.col("document_type").cast("string"), F.col("domain").cast("string"),
+            F.col("educational_score").cast("double"))
+        paragraphs = paragraphs.join(ann, "paragraph_id", "left")
+    elif need_annotations:
+        raise EmitError(f"{run.root}: annotations/ is missing or incomplete and the recipe filters or "
+                        "upsamples on labels; run `pmc-enrich annotate` first")
+    else:
+        paragraphs = (paragraphs.withColumn("document_type", F.lit(None).cast("string"))
+                      .withColumn("domain", F.lit(None).cast("string"))
+                      .withColumn("educational_score", F.lit(None).cast("double")))
+
+    grouped = paragraphs.groupBy("article_id").agg(
+        F.collect_list(F.struct(*PARAGRAPH_FIELDS, *ANNOTATION_FIELDS)).alias("paragraphs"))
+    return articles.join(grouped, "article_id", "inner")
+
+
+def _build_fn(recipe: Recipe, tokenizer: str):
+    built_schema = BUILT_ROWS
+
+    def build(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        counter = get_counter(tokenizer)
+        for batch in batches:
+            out: list[dict[str, Any]] = []
+            for record in batch.to_pylist():
+                paragraphs = record.pop("paragraphs") or []
+                for row in build_rows(record, paragraphs, recipe):
+                    row["unit_id"] = row.pop("id")
+                    out.append(row)
+            if not out:
+                continue
+            for row, n in zip(out, counter.count([r["text"] for r in out])):
+                row["n_tokens"] = n
+            yield pa.RecordBatch.from_pylist(out, schema=built_schema)
+
+    return build
+
+
+def _write_sorted(built, seed: int, dest: Path) -> None:
+    """Repeat rows, then a deterministic global shuffle: sort by a seeded 64-bit hash of the row id."""
+    from pyspark.sql import functions as F
+
+    rows = (built.withColumn("copy_index", F.explode(F.sequence(F.lit(0), F.col("upsample_factor").cast("int") - 1)))
+            .withColumn("copy_index", F.col("copy_index").cast("short"))
+            .withColumn("id", F.concat_ws("#", "unit_id", F.col("copy_index").cast("string")))
+            .withColumn("_key", F.xxhash64(F.lit(seed), F.col("id"))))
+    rows.orderBy("split", "_key", "id").drop("unit_id").write.option("compression", "zstd").parquet(str(dest))
+
+
+# --------------------------------------------------------------------------- driver side
+
+
+class _SplitStats:
+    """Counts of one split, accumulated while streaming (copy 0 of a row = the unique row)."""
+
+    def __init__(self) -> None:
+        self.articles: set[str] = set()
+        self.c = dict(paragraphs=0, unique_rows=0, rows=0, unique_tokens=0, tokens=0, upsampled_units=0)
+
+    def add(self, t: pa.Table) -> None:
+        first = t.filter(pc.equal(t["copy_index"], 0))
+        self.articles.update(first["article_id"].to_pylist())
+        self.c["rows"] += t.num_rows
+        self.c["tokens"] += int(pc.sum(t["n_tokens"]).as_py() or 0)
+        self.c["unique_rows"] += first.num_rows
+        self.c["unique_tokens"] += int(pc.sum(first["n_tokens"]).as_py() or 0)
+        self.c["paragraphs"] += int(pc.sum(first["n_paragraphs"]).as_py() or 0)
+        self.c["upsampled_units"] += int(pc.sum(pc.greater(first["upsample_factor"], 1)).as_py() or 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"articles": len(self.articles), **self.c}
+
+
+def _stream_shards(sorted_dir: Path, variant_dir: Path, cfg: PipelineConfig) -> tuple[dict[str, list[dict]], dict]:
+    """Sorted part files (in name order = sort order) → rolling shards per split, and counts."""
+    writers = {s: ShardWriter(variant_dir, s, SHARD_ROWS, cfg.emit.shard_bytes, cfg.emit.row_group_bytes)
+               for s in SPLITS}
+    stats = {s: _SplitStats() for s in SPLITS}
+    last: tuple | None = None
+    for path in sorted(sorted_dir.glob("part-*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+            table = pa.Table.from_batches([batch])
+            first = (table["split"][0].as_py(), table["_key"][0].as_py(), table["id"][0].as_py())
+            if last is not None and first < last:
+                raise EmitError(f"sorted rows out of order at {path.name}; refusing to write shards")
+            last = (table["split"][-1].as_py(), table["_key"][-1].as_py(), table["id"][-1].as_py())
+            for split in SPLITS:
+                part = table.filter(pc.equal(table["split"], split))
+                if part.num_rows:
+                    writers[split].write(part)
+                    stats[split].add(part)
+    shards: dict[str, list[dict]] = {}
+    for split, writer in writers.items():
+        infos = writer.close()
+        if not infos:  # an empty split still gets a zero-row shard, so every reader sees the schema
+            empty = variant_dir / split / "part-00000.parquet"
+            empty.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(SHARD_ROWS.empty_table(), empty, compression="zstd")
+            infos = [ShardInfo(path=str(empty.relative_to(variant_dir)), rows=0, tokens=0,
+                               bytes=empty.stat().st_size, sha256=sha256_file(empty))]
+        shards[split] = [i.as_dict() for i in infos]
+    return shards, {s: st.as_dict() for s, st in stats.items()}
+
+
+def _distinct(run: RunDir, table: str, column: str, where: str = "") -> list[str]:
+    import duckdb
+
+    glob = str(run.table(table) / "*.parquet")
+    con = duckdb.connect()
+    try:
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{glob}')").fetchall()]
+        if column not in cols:
+            return []
+        cond = f"WHERE {where}" if where and where.split()[0] in cols else ""
+        rows = con.execute(f"SELECT DISTINCT {column} FROM read_parquet('{glob}') {cond}").fetchall()
+    finally:
+        con.close()
+    return sorted(str(r[0]) for r in rows if r[0] is not None)
+
+
+def _versions(run: RunDir) -> dict[str, Any]:
+    """Who labelled (LLM + prompt) and who annotated (student) the data behind the variant."""
+    out: dict[str, Any] = {"labellers": [], "prompt_versions": [], "classifier_versions": [], "model_card": None}
+    if run.is_complete("labels"):
+        out["labellers"] = _distinct(run, "labels", "labeller", "status = 'ok'")
+        out["prompt_versions"] = _distinct(run, "labels", "prompt_version", "status = 'ok'")
+    if run.is_complete("annotations"):
+        out["classifier_versions"] = _distinct(run, "annotations", "classifier_version")
+    card = run.root / "model" / "model_card.json"
+    if card.exists():
+        try:
+            data = json.loads(card.read_text())
+            # Keep the card whole when small; otherwise only its top-level scalars.
+            out["model_card"] = data if len(json.dumps(data)) < 20000 else {
+                k: v for k, v in data.items() if isinstance(v, (str, int, float, bool))}
+        except (OSError, ValueError) as exc:
+            log.warning("unreadable %s: %s", card, exc)
+    return out
+
+
+def emit_variant(spark, run: RunDir, cfg: PipelineConfig, recipe: Recipe, base, recipe_source: str,
+                 versions: dict[str, Any]) -> dict[str, Any]:
+    counter = get_counter(cfg.emit.tokenizer)
+    fingerprint = _fingerprint(recipe, cfg, counter.name)
+    tmp = run.tmp_path(variant_table(recipe.name))
+    try:
+        built = base.mapInArrow(_build_fn(recipe, cfg.emit.tokenizer), to_spark(BUILT_ROWS)).persist()
+        sorted_dir = tmp / "_sorted"
+        _write_sorted(built, cfg.emit.seed, sorted_dir)
+        built.unpersist()
+        shards, counts = _stream_shards(sorted_dir, tmp, cfg)
+        shutil.rmtree(sorted_dir)
+        splits = {}
+        for split in SPLITS:
+            files = shards[split]
+            rows_written = sum(s["rows"] for s in files)
+            if rows_written != counts[split]["rows"]:  # the shard writer lost or invented rows: never publish
+                raise EmitError(f"{recipe.name}/{split}: wrote {rows_written} rows, streamed {counts[split]['rows']}")
+            splits[split] = {**counts[split], "bytes": sum(s["bytes"] for s in files), "shards": files}
+        totals = {k: sum(splits[s][k] for s in SPLITS)
+                  for k in ("articles", "paragraphs", "unique_rows", "rows", "unique_tokens", "tokens", "bytes")}
+        manifest = {
+            "variant": recipe.name,
+            "recipe": recipe.model_dump(mode="json"),
+            "recipe_source": recipe_source,
+            "fingerprint": fingerprint,
+            "source_run": str(run.root),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seed": cfg.emit.seed,
+            "shard_bytes": cfg.emit.shard_bytes,
+            "tokenizer": counter.name,
+            "format": {"unit": recipe.format.unit, "columns": SHARD_ROWS.names, "compression": "zstd"},
+            **versions,
+            "splits": splits,
+            "totals": totals,
+        }
+        write_json_atomic(tmp / "manifest.json", manifest)
+        run.publish(tmp, variant_table(recipe.name),
+                    {"rows": totals["rows"], "fingerprint": fingerprint, "tokens": totals["tokens"]})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("emit %s: %d rows (%d unique), %d tokens, %d bytes", recipe.name, totals["rows"],
+             totals["unique_rows"], totals["tokens"], totals["bytes"])
+    return manifest
+
+
+def _summary(manifest: dict[str, Any], skipped: bool) -> dict[str, Any]:
+    return {"skipped": skipped, "fingerprint": manifest.get("fingerprint"), "totals": manifest["totals"],
+            "splits": {s: {k: v for k, v in d.items() if k != "shards"} for s, d in manifest["splits"].items()},
+            "tokenizer": manifest["tokenizer"]}
+
+
+def read_manifest(run: RunDir, name: str) -> dict[str, Any] | None:
+    path = run.table(variant_table(name)) / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() and run.is_complete(variant_table(name)) else None
+
+
+def run_emit(spark, run: RunDir, cfg: PipelineConfig, recipes: list[str] | None = None,
+             overwrite: bool | None = None, **_: Any) -> dict:
+    """Emit every recipe in ``recipes`` (default ``cfg.emit.recipes``); skip complete variants
+    whose recipe/settings fingerprint is unchanged. Writes and returns ``reports/emit.json``."""
+    overwrite = cfg.emit.overwrite if overwrite is None else overwrite
+    names = list(recipes or cfg.emit.recipes)
+    loaded = [(load_recipe(n, cfg.emit.recipe_dirs), str(resolve_recipe_path(n, cfg.emit.recipe_dirs))) for n in names]
+    seen: set[str] = set()
+    for recipe, source in loaded:
+        if recipe.name in seen:
+            raise EmitError(f"two recipes are named {recipe.name!r} ({source})")
+        seen.add(recipe.name)
+    for leftover in run.root.glob(".tmp-variants_*") if run.root.exists() else []:
+        shutil.rmtree(leftover, ignore_errors=True)  # a killed emit's partial variant
+
+    counter_name = get_counter(cfg.emit.tokenizer).name
+    todo, results = [], {}
+    for recipe, source in loaded:
+        marker = run.marker(variant_table(recipe.name))
+        manifest = read_manifest(run, recipe.name)
+        fresh = marker is not None and manifest is not None and \
+            marker.get("fingerprint") == _fingerprint(recipe, cfg, counter_name)
+        if fresh and not overwrite:
+            log.info("emit %s: complete, skipped", recipe.name)
+            results[recipe.name] = _summary(manifest, True)
+        else:
+            if marker is not None and not overwrite:
+                log.info("emit %s: recipe or settings changed since the last emit; re-emitting", recipe.name)
+            todo.append((recipe, source))
+
+    if todo:
+        need_ann = any(r.needs_annotations for r, _ in todo)
+        base = _paragraph_base(spark, run, cfg, need_ann).persist()
+        versions = _versions(run)
+        try:
+            for recipe, source in todo:
+                manifest = emit_variant(spark, run, cfg, recipe, base, source, versions)
+                results[recipe.name] = _summary(manifest, False)
+        finally:
+            base.unpersist()
+
+    report = {"stage": "emit", "run": str(run.root), "seed": cfg.emit.seed, "variants": results}
+    write_json_atomic(run.report("emit"), report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    from pipeline.logs import setup_logging
+    from pipeline.spark import get_spark
+
+    parser = argparse.ArgumentParser(description="Emit pretraining shards for one or more recipes.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--recipe", action="append", help="recipe name or YAML path (repeatable)")
+    parser.add_argument("--config")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging()
+    cfg = load_config(args.config)
+    spark = get_spark(cfg.spark)
+    print(json.dumps(run_emit(spark, RunDir(args.run_dir), cfg, recipes=args.recipe,
+                              overwrite=args.overwrite or None), indent=2))
+
+
+if __name__ == "__main__":
+    main()

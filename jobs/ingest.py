@@ -1,0 +1,398 @@
+"""Ingest: PMC-OA packages and loose JATS files → articles, paragraphs, quarantine, superseded.
+
+How the work spreads (see docs/ingest.md):
+
+1. The driver lists the inputs (``pipeline.sources.discover_inputs``): one *unit* per package,
+   loose files in chunks of ``ingest.files_per_chunk``.
+2. Each unit is one Spark job writing a *staged* table (``RUN_DIR/.ingest-stage/<unit key>``):
+   a package is streamed by one task (members out one at a time), then ``repartition``-ed so
+   parsing runs in many tasks; loose files are parallelised directly. Units run as concurrent
+   jobs (``ingest.concurrent_inputs``). A rerun after a crash reuses finished stages.
+3. Merge: keep the latest copy of each article (``superseded/`` records the others), sort, write
+   the four tables atomically, then ``reports/ingest.json``; the stages are deleted.
+
+No document can fail the job: a ``JatsError`` becomes a quarantine row with the parser's reason,
+anything unexpected a ``parser_crash`` row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from pipeline.config import PipelineConfig
+from pipeline.rundir import RunDir, write_json_atomic, write_spark_table
+from pipeline.sources import (
+    Discovery,
+    Document,
+    InputUnit,
+    Problem,
+    apply_package_metadata,
+    discover_inputs,
+    read_file,
+    read_unit,
+)
+from schemas.ingest import ARTICLES, PARAGRAPHS, QUARANTINE, STAGE, SUPERSEDED
+
+log = logging.getLogger(__name__)
+
+STAGE_ROOT = ".ingest-stage"
+TABLES = ("articles", "paragraphs", "quarantine", "superseded")
+ERROR_CHARS = 500
+PACKAGE_COMPRESSION = 4.5  # ≈ XML bytes per compressed package byte (PMC bulk packages)
+
+DEFINITIONS = {
+    "document": "one loose file, one package member, or one filelist row whose member is missing "
+                "(a truncated package without a filelist counts its unreadable rest as one document)",
+    "documents.seen": "documents that entered the job",
+    "documents.parsed": "documents that yielded at least one article (superseded copies included)",
+    "documents.quarantined": "documents with a row in quarantine/ (exactly one each)",
+    "articles.parsed": "article rows produced by parsing (a bundle document yields several)",
+    "articles.kept": "rows in articles/: the latest copy of each article_id",
+    "articles.superseded": "rows in superseded/: older copies dropped in favour of a kept one",
+    "articles.failed_in_bundles": "articles that failed inside a multi-article document whose other "
+                                  "articles parsed; each has a quarantine row (source '<doc>#failed-<k>', "
+                                  "reason article_failed) on top of the per-document rows",
+    "licence_groups": "commercial: commercial=true; noncommercial: a CC licence with NC; other: licence none",
+}
+
+
+class IngestRefused(RuntimeError):
+    """RUN_DIR already holds a complete ingest of other inputs and overwrite was not asked for."""
+
+
+class ReconciliationError(RuntimeError):
+    """parsed + quarantined != seen: a document went missing (a bug, never silent)."""
+
+
+# ------------------------------------------------------------------------ rows (executor side)
+
+def _article_tuple(a: dict) -> tuple:
+    return tuple(a.get(f.name) for f in ARTICLES)
+
+
+def _paragraph_tuple(p: dict) -> tuple:
+    return tuple(p.get(f.name) for f in PARAGRAPHS)
+
+
+def _check_required(row: dict, schema, what: str) -> None:
+    for f in schema:
+        if not f.nullable and row.get(f.name) is None:
+            raise ValueError(f"{what} field {f.name!r} is null")
+
+
+def _q_rows(source: str, reason: str, error: str) -> list[tuple]:
+    return [("D", source, None, None, None, None),
+            ("Q", source, None, None, None, (source, reason, (error or "")[:ERROR_CHARS]))]
+
+
+def _parse_document_rows(doc: Document, detect_language: bool) -> list[tuple]:
+    """All stage rows of one document: D, then its A and P rows, or one Q row."""
+    from pipeline.jats import JatsError, parse_document
+
+    try:
+        failures: list = []
+        parsed = parse_document(doc.data, doc.source, detect_language=detect_language, errors=failures)
+        if not parsed:
+            return _q_rows(doc.source, "no_article", "the document holds no article")
+        rows: list[tuple] = [("D", doc.source, None, None, None, None)]
+        # A bundle whose other articles parsed: each failed article gets its own quarantine row
+        # (kind F, so document counts stay exact).
+        for k, failure in enumerate(failures):
+            src = f"{doc.source}#failed-{k}"
+            rows.append(("F", doc.source, None, None, None,
+                         (src, getattr(failure, "reason", "article_failed"), str(getattr(failure, "message", failure))[:ERROR_CHARS])))
+        for index, item in enumerate(parsed):
+            article = dict(item.article)
+            paragraphs = [dict(p) for p in item.paragraphs]
+            article["source"] = doc.source
+            apply_package_metadata(article, paragraphs, doc.meta, doc.group, single=len(parsed) == 1)
+            article["n_paragraphs"] = len(paragraphs)
+            _check_required(article, ARTICLES, "article")
+            rows.append(("A", doc.source, index, _article_tuple(article), None, None))
+            for p in paragraphs:
+                _check_required(p, PARAGRAPHS, "paragraph")
+                rows.append(("P", doc.source, index, None, _paragraph_tuple(p), None))
+        return rows
+    except JatsError as exc:
+        return _q_rows(doc.source, exc.reason, exc.message)
+    except Exception as exc:  # a parser bug must cost one document, not the job
+        return _q_rows(doc.source, "parser_crash", f"{type(exc).__name__}: {exc}")
+
+
+def _parse_records(records: Iterable[Document | Problem], detect_language: bool) -> Iterator[tuple]:
+    for rec in records:
+        if isinstance(rec, Problem):
+            yield from _q_rows(rec.source, rec.reason, rec.error)
+        else:
+            yield from _parse_document_rows(rec, detect_language)
+
+
+def _read_files(files: Iterable[tuple[str, str, int]], max_bytes: int) -> Iterator[Document | Problem]:
+    for url, name, _ in files:
+        yield read_file(url, name, max_bytes)
+
+
+# ----------------------------------------------------------------------------- staging (driver)
+
+def _stage_name(unit: InputUnit) -> str:
+    return f"{STAGE_ROOT}/{unit.key}"
+
+
+def _parse_partitions(spark, unit: InputUnit, cfg: PipelineConfig) -> int:
+    icfg = cfg.ingest
+    floor = max(1, spark.sparkContext.defaultParallelism)
+    if unit.kind == "package":
+        if icfg.parse_partitions:
+            return icfg.parse_partitions
+        return max(floor, math.ceil(unit.size / (icfg.partition_mb * 1024 * 1024)))
+    xml_mb = icfg.partition_mb * PACKAGE_COMPRESSION
+    return max(1, min(len(unit.files), max(floor, math.ceil(unit.size / (xml_mb * 1024 * 1024)))))
+
+
+def stage_unit(spark, run: RunDir, unit: InputUnit, cfg: PipelineConfig) -> dict:
+    """Parse one input unit into its staged table; returns the stage marker."""
+    from schemas import to_spark
+
+    sc = spark.sparkContext
+    sc.setLocalProperty("spark.job.description", f"ingest {unit.name}")
+    n = _parse_partitions(spark, unit, cfg)
+    max_bytes = cfg.ingest.max_member_bytes
+    detect = cfg.ingest.detect_language
+    if unit.kind == "package":
+        # One task streams the archive; the shuffle spreads its members over n parse tasks.
+        members = sc.parallelize([unit], 1).flatMap(lambda u: read_unit(u, max_bytes))
+        rows = members.repartition(n).mapPartitions(lambda recs: _parse_records(recs, detect))
+    else:
+        rows = sc.parallelize(list(unit.files), n).mapPartitions(
+            lambda files: _parse_records(_read_files(files, max_bytes), detect))
+    df = spark.createDataFrame(rows, schema=to_spark(STAGE), verifySchema=False)
+    started = time.time()
+    meta = {"unit": unit.name, "key": unit.key, "kind": unit.kind, "partitions": n}
+    write_spark_table(df, run, _stage_name(unit), meta=meta)
+    log.info("ingest: staged %s in %.1fs (%d parse partitions)", unit.name, time.time() - started, n)
+    return meta
+
+
+def stage_units(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig) -> tuple[int, int]:
+    """Stage every unit not staged yet (concurrent Spark jobs); returns (parsed now, reused)."""
+    pending = [u for u in units if not run.is_complete(_stage_name(u))]
+    reused = len(units) - len(pending)
+    if reused:
+        log.info("ingest: %d of %d inputs already staged by an earlier run; reusing them", reused, len(units))
+    if not pending:
+        return 0, reused
+    workers = max(1, min(cfg.ingest.concurrent_inputs, len(pending)))
+    if workers == 1:
+        for unit in pending:
+            stage_unit(spark, run, unit, cfg)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+            for future in [pool.submit(stage_unit, spark, run, u, cfg) for u in pending]:
+                future.result()  # re-raise the first failure (a Spark/IO error, not a bad document)
+    return len(pending), reused
+
+
+# ------------------------------------------------------------------------------- merge (driver)
+
+def _fingerprint(units: list[InputUnit], cfg: PipelineConfig) -> str:
+    try:
+        from pipeline import jats
+
+        parser_version = str(getattr(jats, "PARSER_VERSION", getattr(jats, "__version__", "0")))
+    except ImportError:
+        parser_version = "missing"
+    payload = {
+        "units": sorted(u.key for u in units),
+        "parser": parser_version,
+        "max_member_bytes": cfg.ingest.max_member_bytes,
+        "detect_language": cfg.ingest.detect_language,
+    }
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _files_for(n_rows: int, cfg: PipelineConfig) -> int:
+    return max(1, math.ceil(n_rows / cfg.ingest.rows_per_file))
+
+
+def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fingerprint: str) -> dict:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from schemas import to_spark
+
+    stage = spark.read.schema(to_spark(STAGE)).parquet(*[str(run.table(_stage_name(u))) for u in units])
+    counts = {r["kind"]: r["n"] for r in stage.groupBy("kind").agg(F.count("*").alias("n")).collect()}
+    parsed_docs = stage.where("kind = 'A'").select("source").distinct().count()
+    seen, quarantined, failed_in_bundles = counts.get("D", 0), counts.get("Q", 0), counts.get("F", 0)
+    articles_parsed, paragraphs_parsed = counts.get("A", 0), counts.get("P", 0)
+
+    arts = stage.where("kind = 'A'").select(F.col("doc_index").alias("_doc_index"), "article.*")
+    # Which copy wins: latest last_updated, then the greatest source name, then the first article
+    # of a document (documented in schemas/ingest.py and docs/ingest.md).
+    order = Window.partitionBy("article_id").orderBy(
+        F.col("last_updated").desc_nulls_last(), F.col("source").desc(), F.col("_doc_index").asc())
+    ranked = arts.withColumn("_rank", F.row_number().over(order)) \
+        .withColumn("_kept_source", F.first("source").over(order)).cache()
+    kept = ranked.where("_rank = 1")
+    superseded = ranked.where("_rank > 1").select(
+        "article_id", "source", "last_updated", F.col("_kept_source").alias("kept_source"))
+
+    paras = stage.where("kind = 'P'").select("source", F.col("doc_index").alias("_doc_index"), "paragraph.*")
+    keys = kept.select("article_id", "source", "_doc_index")
+    paras = paras.join(keys, on=["article_id", "source", "_doc_index"], how="left_semi")
+    quarantine = stage.where("kind IN ('Q', 'F')").select("quarantine.*")
+
+    n_kept = kept.count()
+    meta = {"fingerprint": fingerprint, "stage": "ingest"}
+    write_spark_table(kept.select(*ARTICLES.names).repartition(_files_for(n_kept, cfg), "article_id"),
+                      run, "articles", meta={**meta, "rows": n_kept}, sort_by=["article_id"])
+    write_spark_table(paras.select(*PARAGRAPHS.names).repartition(_files_for(paragraphs_parsed, cfg), "article_id"),
+                      run, "paragraphs", meta=meta, sort_by=["article_id", "ordinal"])
+    write_spark_table(quarantine.select(*QUARANTINE.names).coalesce(1), run, "quarantine",
+                      meta={**meta, "rows": quarantined + failed_in_bundles}, sort_by=["source", "reason", "error"])
+    write_spark_table(superseded.select(*SUPERSEDED.names).coalesce(1), run, "superseded",
+                      meta=meta, sort_by=["article_id", "source"])
+    ranked.unpersist()
+
+    # Figures for the report come from the tables as written.
+    written = {t: spark.read.parquet(str(run.table(t))) for t in TABLES}
+    a = written["articles"]
+    group = F.when(F.col("commercial"), "commercial").when(F.col("license") != "none", "noncommercial") \
+        .otherwise("other")
+    licence_groups = {r[0]: r[1] for r in a.groupBy(group).count().collect()}
+    licences = {r[0]: r[1] for r in a.groupBy("license").count().collect()}
+    by_reason = {r[0]: r[1] for r in written["quarantine"].groupBy("reason").count().collect()}
+    n_paragraphs = written["paragraphs"].count()
+    n_superseded = written["superseded"].count()
+    languages = {r[0] or "unknown": r[1] for r in a.groupBy("language").count().orderBy(F.desc("count"), "language")
+                 .limit(20).collect()}
+    return {
+        "documents": {
+            "seen": seen,
+            "parsed": parsed_docs,
+            "quarantined": quarantined,
+            "invariant": "parsed + quarantined == seen",
+            "reconciled": parsed_docs + quarantined == seen,
+        },
+        "articles": {"parsed": articles_parsed, "kept": n_kept, "superseded": n_superseded,
+                     "failed_in_bundles": failed_in_bundles,
+                     "retracted": a.where("retracted").count()},
+        "paragraphs": n_paragraphs,
+        "paragraphs_parsed": paragraphs_parsed,
+        "quarantined_by_reason": dict(sorted(by_reason.items())),
+        "licence_groups": {k: licence_groups.get(k, 0) for k in ("commercial", "noncommercial", "other")},
+        "licences": dict(sorted(licences.items())),
+        "languages": languages,
+    }
+
+
+def _complete(run: RunDir) -> bool:
+    return all(run.is_complete(t) for t in TABLES) and run.report("ingest").exists()
+
+
+# --------------------------------------------------------------------------------- entry point
+
+def run_ingest(spark, run: RunDir, cfg: PipelineConfig, inputs: list[str] | None = None,
+               overwrite: bool = False) -> dict:
+    """Ingest ``inputs`` (default ``cfg.inputs``) into ``run``; returns ``reports/ingest.json``.
+
+    A complete ingest of the same inputs is skipped (its report is returned); a complete ingest of
+    other inputs raises ``IngestRefused`` unless ``overwrite``.
+    """
+    inputs = list(inputs if inputs is not None else cfg.inputs)
+    if not inputs:
+        raise ValueError("ingest: no inputs given")
+    overwrite = overwrite or cfg.ingest.overwrite
+    started = time.time()
+    discovery: Discovery = discover_inputs(inputs, files_per_chunk=cfg.ingest.files_per_chunk)
+    units = discovery.units
+    fingerprint = _fingerprint(units, cfg)
+
+    if _complete(run) and not overwrite:
+        report = json.loads(run.report("ingest").read_text())
+        if report.get("fingerprint") == fingerprint:
+            log.info("ingest: %s already holds a complete ingest of these inputs; skipping", run.root)
+            return report
+        raise IngestRefused(
+            f"{run.root} already holds a complete ingest of other inputs ({report.get('inputs', {}).get('arguments')}); "
+            "pass --overwrite to replace it, or choose another --out")
+    if not units:
+        raise ValueError(f"ingest: nothing to ingest under {inputs} (no .tar.gz/.tgz/.xml/.nxml/.xml.gz)")
+    # Parquet timestamps as INT64 micros, UTC-adjusted (schemas.ingest says timestamp[us, UTC]);
+    # Spark's default INT96 reads back as naive nanoseconds elsewhere.
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    run.clean_temporaries()
+    if overwrite:
+        shutil.rmtree(run.table(STAGE_ROOT), ignore_errors=True)
+
+    log.info("ingest: %d packages, %d loose files in %d units → %s",
+             discovery.n_packages, discovery.n_files, len(units), run.root)
+    parsed_now, reused = stage_units(spark, run, units, cfg)
+    figures = _merge(spark, run, units, cfg, fingerprint)
+
+    report: dict[str, Any] = {
+        "stage": "ingest",
+        "fingerprint": fingerprint,
+        "inputs": {
+            "arguments": inputs,
+            "packages": discovery.n_packages,
+            "loose_files": discovery.n_files,
+            "units": len(units),
+            "units_parsed": parsed_now,
+            "units_reused": reused,
+            "ignored_files": len(discovery.ignored),
+            "ignored_examples": discovery.ignored[:20],
+        },
+        **figures,
+        "definitions": DEFINITIONS,
+        "config": cfg.ingest.model_dump(),
+        "finished_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "elapsed_s": round(time.time() - started, 1),
+    }
+    write_json_atomic(run.report("ingest"), report)
+    shutil.rmtree(run.table(STAGE_ROOT), ignore_errors=True)
+    docs = report["documents"]
+    if not docs["reconciled"]:
+        raise ReconciliationError(
+            f"ingest: parsed {docs['parsed']} + quarantined {docs['quarantined']} != seen {docs['seen']}")
+    log.info("ingest: %d documents seen, %d parsed, %d quarantined; %d articles, %d paragraphs",
+             docs["seen"], docs["parsed"], docs["quarantined"], report["articles"]["kept"], report["paragraphs"])
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``spark-submit jobs/ingest.py INPUT... --out RUN_DIR [--config FILE] [--overwrite] [--set k=v]``."""
+    import argparse
+
+    from pipeline.config import load_config, parse_set_options
+    from pipeline.logs import setup_logging
+    from pipeline.spark import get_spark
+
+    parser = argparse.ArgumentParser(prog="jobs/ingest.py", description=main.__doc__)
+    parser.add_argument("inputs", nargs="+")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--config")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    args = parser.parse_args(argv)
+    setup_logging()
+    cfg = load_config(args.config, {**parse_set_options(args.sets), "inputs": args.inputs, "out": args.out})
+    spark = get_spark(cfg.spark)
+    report = run_ingest(spark, RunDir(args.out), cfg, overwrite=args.overwrite)
+    json.dump({k: report[k] for k in ("documents", "articles", "paragraphs", "quarantined_by_reason")},
+              sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

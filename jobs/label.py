@@ -1,0 +1,46 @@
+"""Label stage wrapper: `labels/` + reports/label.json from the sample (or an import file).
+
+Labelling is pure Python (HTTP client or an in-process vLLM engine), so ``spark`` is accepted for
+the common ``run_<stage>`` signature and not used: the stage runs on a GPU node without Spark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from pipeline.config import PipelineConfig, load_config
+from pipeline.labeling.runner import label_run
+from pipeline.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+
+def run_label(spark, run: RunDir, cfg: PipelineConfig, overwrite: bool = False, engine: Any = None,
+              progress: bool = True, **options: Any) -> dict:
+    """``options`` override ``cfg.label`` keys (backend, model, base_url, path, ...)."""
+    lcfg = cfg.label.model_copy(update={k: v for k, v in options.items() if v is not None})
+    lcfg = type(lcfg).model_validate(lcfg.model_dump())  # re-validate the overrides
+    return label_run(run, lcfg, overwrite=overwrite, engine=engine, progress=progress)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="LLM labels for the sampled paragraphs.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--config")
+    parser.add_argument("--backend", choices=["vllm", "openai", "import"])
+    parser.add_argument("--model")
+    parser.add_argument("--base-url")
+    parser.add_argument("--path")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config)
+    report = run_label(None, RunDir(args.run_dir), cfg, overwrite=args.overwrite, backend=args.backend,
+                       model=args.model, base_url=args.base_url, path=args.path)
+    if not report.get("complete", True):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

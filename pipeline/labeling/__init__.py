@@ -1,0 +1,5 @@
+"""LLM labelling: prompt, response validation, cache, and the vllm / openai / import backends.
+
+``pipeline.labeling.runner.label_paragraphs`` is the entry point; vllm is imported only inside
+``vllm_backend`` (optional ``gpu`` extra).
+"""

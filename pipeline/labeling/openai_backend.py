@@ -1,0 +1,194 @@
+"""Any OpenAI-compatible chat-completions endpoint (vllm serve, SGLang, llama.cpp server, hosted APIs).
+
+httpx async with a fixed pool of workers (bounded concurrency), per-request timeouts, retries with
+exponential backoff and jitter on 429 / 5xx / timeouts / connection errors, no retry on other 4xx.
+The API key comes from the environment and is scrubbed from anything stored or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+
+import httpx
+
+from pipeline.config.label import LabelConfig
+from pipeline.labeling.core import Item, Outcome, Sink, Stats
+from pipeline.labeling.validate import check_response
+from schemas.labels import LABEL_JSON_SCHEMA, LABEL_REGEX
+
+log = logging.getLogger(__name__)
+
+# 4xx that say something about this request's content: recorded as an invalid label (a rerun would
+# get the same answer). Other 4xx (401, 403, 404, ...) are configuration errors: the run stops.
+CONTENT_4XX = {400, 413, 422}
+RETRY_STATUS = {408, 409, 425, 429}
+
+
+class RequestFailed(Exception):
+    def __init__(self, reason: str, detail: str = "", fatal: bool = False):
+        super().__init__(reason)
+        self.reason, self.detail, self.fatal = reason, detail, fatal
+
+
+def request_body(model: str, messages: list[dict], cfg: LabelConfig) -> dict:
+    """The chat-completions body: the output constraint is the label JSON schema
+    (``response_format``) or the compact regex (vLLM's ``structured_outputs`` extra field)."""
+    body: dict = {"model": model, "messages": messages, "temperature": cfg.temperature,
+                  "max_tokens": cfg.max_tokens}
+    if cfg.constraint == "json_schema":
+        body["response_format"] = {"type": "json_schema",
+                                   "json_schema": {"name": "paragraph_label", "schema": LABEL_JSON_SCHEMA,
+                                                   "strict": True}}
+    elif cfg.constraint == "regex":
+        body["structured_outputs"] = {"regex": LABEL_REGEX}
+    return body
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, cfg: LabelConfig, base_url: str, model: str, api_key: str | None = None):
+        self.cfg, self.model = cfg, model
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key if api_key is not None else os.environ.get(cfg.api_key_env) or None
+        self._stop = False
+        self._consecutive_failures = 0
+
+    def scrub(self, text: str | None) -> str | None:
+        """Remove the API key from any text that may be stored or logged (servers echo headers)."""
+        if text is None or not self._api_key:
+            return text
+        return text.replace(self._api_key, "***")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        delay = min(self.cfg.backoff_max_s, self.cfg.backoff_base_s * (2 ** attempt))
+        if retry_after:
+            try:
+                delay = min(self.cfg.backoff_max_s, max(delay, float(retry_after)))
+            except ValueError:
+                pass
+        return delay * (0.5 + random.random())  # full jitter around the nominal delay
+
+    async def _post(self, client: httpx.AsyncClient, payload: bytes, stats: Stats) -> dict:
+        """One request with transport retries; returns the decoded response JSON."""
+        reason = "unknown"
+        for attempt in range(self.cfg.max_retries + 1):
+            if attempt:
+                stats.retries += 1
+            retry_after = None
+            stats.requests += 1
+            try:
+                resp = await client.post("/chat/completions", content=payload)
+            except httpx.TimeoutException:
+                reason = "timeout"
+            except httpx.TransportError as exc:
+                reason = "connection_error"
+                log.debug("transport error: %s", type(exc).__name__)
+            else:
+                stats.http_status[str(resp.status_code)] += 1
+                if resp.status_code == 200:
+                    try:
+                        return resp.json()
+                    except ValueError:
+                        reason = "bad_http_body"
+                elif resp.status_code in RETRY_STATUS or resp.status_code >= 500:
+                    reason = f"http_{resp.status_code}"
+                    retry_after = resp.headers.get("retry-after")
+                else:
+                    raise RequestFailed(f"http_{resp.status_code}", self.scrub(resp.text[:500]) or "",
+                                        fatal=resp.status_code not in CONTENT_4XX)
+            if attempt < self.cfg.max_retries and not self._stop:
+                await asyncio.sleep(self._backoff(attempt, retry_after))
+            elif self._stop:
+                break
+        raise RequestFailed(reason)
+
+    async def _label_one(self, client: httpx.AsyncClient, item: Item, sink: Sink, stats: Stats) -> None:
+        payload = json.dumps(request_body(self.model, item.messages, self.cfg)).encode()
+        prompt_tokens = completion_tokens = 0
+        for attempt in range(1, self.cfg.max_invalid_retries + 2):
+            try:
+                data = await self._post(client, payload, stats)
+            except RequestFailed as exc:
+                if exc.reason.startswith("http_") and not exc.fatal:
+                    # the server rejected this request's content: a recorded, invalid label
+                    stats.invalid_attempts[exc.reason] += 1
+                    stats.invalid_final[exc.reason] += 1
+                    sink(Outcome(item.key, None, exc.reason, exc.detail, attempt))
+                    self._consecutive_failures = 0
+                    return
+                stats.failures[exc.reason] += 1
+                self._consecutive_failures += 1
+                if exc.fatal or self._consecutive_failures >= self.cfg.abort_after_failures:
+                    if not self._stop:
+                        log.error("stopping: %s (%s); unlabelled paragraphs stay pending for a rerun",
+                                  exc.reason, "fatal" if exc.fatal else
+                                  f"{self._consecutive_failures} failures in a row")
+                    self._stop = True
+                return
+            self._consecutive_failures = 0
+            raw, finish, refusal = _message(data)
+            usage = (data.get("usage") if isinstance(data, dict) else None) or {}
+            stats.add_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+            prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            completion_tokens += int(usage.get("completion_tokens") or 0)
+            checked = check_response(raw, finish, refusal)
+            if checked.ok:
+                stats.successes += 1
+                sink(Outcome(item.key, checked.label, attempts=attempt, prompt_tokens=prompt_tokens,
+                             completion_tokens=completion_tokens))
+                return
+            stats.invalid_attempts[checked.reason] += 1
+            if attempt <= self.cfg.max_invalid_retries:
+                stats.validation_retries += 1
+                continue
+            stats.invalid_final[checked.reason] += 1
+            sink(Outcome(item.key, None, checked.reason, self.scrub(raw if raw is not None else json.dumps(data)),
+                         attempt, prompt_tokens, completion_tokens))
+
+    async def _run(self, items: list[Item], sink: Sink, stats: Stats) -> None:
+        limits = httpx.Limits(max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency)
+        timeout = httpx.Timeout(self.cfg.timeout_s, connect=min(10.0, self.cfg.timeout_s))
+        queue = iter(items)
+
+        async with httpx.AsyncClient(base_url=self.base_url, headers=self._headers(), limits=limits,
+                                     timeout=timeout) as client:
+            async def worker() -> None:
+                for item in queue:  # a shared iterator: each item is taken by exactly one worker
+                    if self._stop:
+                        return
+                    await self._label_one(client, item, sink, stats)
+
+            await asyncio.gather(*(worker() for _ in range(max(1, self.cfg.concurrency))))
+
+    def run(self, items: list[Item], sink: Sink, stats: Stats) -> None:
+        started = time.perf_counter()
+        try:
+            asyncio.run(self._run(items, sink, stats))
+        finally:
+            stats.label_seconds += time.perf_counter() - started
+        if self._stop:
+            # items never attempted are pending too
+            attempted = stats.successes + sum(stats.invalid_final.values()) + sum(stats.failures.values())
+            stats.failures["not_attempted"] += max(0, len(items) - attempted)
+
+
+def _message(data: dict) -> tuple[str | None, str | None, str | None]:
+    """(content, finish_reason, refusal) of the first choice; (None, ...) if the shape is wrong."""
+    try:
+        choice = data["choices"][0]
+        message = choice.get("message") or {}
+        return message.get("content"), choice.get("finish_reason"), message.get("refusal")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None, None, None
