@@ -38,20 +38,12 @@ else
   pmc() { shift; $PY -c 'import sys, typer; from pipeline.commands import app; import pipeline.commands.label as m; from pipeline.logs import setup_logging; setup_logging(); typer.run(m.label)' "$@"; }
 fi
 ENGINE=(--model "$MODEL" --tokenizer-mode mistral --config-format mistral --load-format dummy --max-model-len 4096 --constraint regex --input "$INPUT" --limit "$N")
-
-echo "== offline: pmc-enrich label --backend vllm" | tee -a "$OUT/summary.txt"
-rm -rf /tmp/run-offline
-pmc label /tmp/run-offline --backend vllm "${ENGINE[@]}" --batch-size "$N" --gpu-memory-utilization 0.85 --no-progress \
-  > "$OUT/offline.log" 2>&1
-echo "exit $?" | tee -a "$OUT/summary.txt"
-cp /tmp/run-offline/reports/label.json "$OUT/offline-report.json" 2>/dev/null
-# Resume check: a rerun finds every text in the cache and sends nothing (no engine start either).
-pmc label /tmp/run-offline --backend vllm "${ENGINE[@]}" --overwrite --no-progress > "$OUT/offline-rerun.log" 2>&1
-cp /tmp/run-offline/reports/label.json "$OUT/offline-rerun-report.json" 2>/dev/null
+LOGS=/tmp/label-gpu-logs; mkdir -p $LOGS
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a "$OUT/summary.txt"
 
 echo "== server: vllm serve + pmc-enrich label --backend openai" | tee -a "$OUT/summary.txt"
 $PY -m vllm.entrypoints.cli.main serve "$MODEL" --tokenizer-mode mistral --config-format mistral --load-format dummy \
-  --max-model-len 4096 --gpu-memory-utilization 0.85 --port "$PORT" > "$OUT/serve.log" 2>&1 &
+  --max-model-len 4096 --gpu-memory-utilization 0.9 --port "$PORT" > "$LOGS/serve.log" 2>&1 &
 SERVER=$!
 for i in $(seq 1 240); do
   $PY -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/health', timeout=2)" 2>/dev/null && break
@@ -62,18 +54,30 @@ echo "server up after ~${i}s" | tee -a "$OUT/summary.txt"
 rm -rf /tmp/run-server
 export OPENAI_API_KEY=sk-local-test-key-not-secret   # vllm serve ignores it; proves it is never written
 pmc label /tmp/run-server --backend openai --base-url "http://127.0.0.1:$PORT/v1" "${ENGINE[@]}" --concurrency 256 --no-progress \
-  > "$OUT/server.log" 2>&1
+  > "$LOGS/server.log" 2>&1
 echo "exit $?" | tee -a "$OUT/summary.txt"
 cp /tmp/run-server/reports/label.json "$OUT/server-report.json" 2>/dev/null
-echo "key found in run dir: $(grep -rl "$OPENAI_API_KEY" /tmp/run-server "$OUT"/server*.log 2>/dev/null | wc -l) files" | tee -a "$OUT/summary.txt"
+echo "files holding the key: $(grep -rl "$OPENAI_API_KEY" /tmp/run-server "$LOGS" 2>/dev/null | wc -l)" | tee -a "$OUT/summary.txt"
 # The JSON-schema constraint through the server (random weights wander in whitespace until max_tokens,
 # so these come back invalid 'truncated'; this checks the request shape is accepted end to end).
 rm -rf /tmp/run-schema
 pmc label /tmp/run-schema --backend openai --base-url "http://127.0.0.1:$PORT/v1" --model "$MODEL" --input "$INPUT" \
-  --limit 32 --constraint json_schema --concurrency 32 --no-progress > "$OUT/schema.log" 2>&1
+  --limit 32 --constraint json_schema --concurrency 32 --no-progress > "$LOGS/schema.log" 2>&1
 echo "schema run exit $?" | tee -a "$OUT/summary.txt"
 cp /tmp/run-schema/reports/label.json "$OUT/schema-report.json" 2>/dev/null
 kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null
+
+echo "== offline: pmc-enrich label --backend vllm" | tee -a "$OUT/summary.txt"
+rm -rf /tmp/run-offline
+pmc label /tmp/run-offline --backend vllm "${ENGINE[@]}" --batch-size "$N" --gpu-memory-utilization 0.9 --no-progress \
+  > "$LOGS/offline.log" 2>&1
+echo "exit $?" | tee -a "$OUT/summary.txt"
+cp /tmp/run-offline/reports/label.json "$OUT/offline-report.json" 2>/dev/null
+# Resume check: a rerun finds every text in the cache and sends nothing (no engine start either).
+pmc label /tmp/run-offline --backend vllm "${ENGINE[@]}" --overwrite --no-progress > "$LOGS/offline-rerun.log" 2>&1
+cp /tmp/run-offline/reports/label.json "$OUT/offline-rerun-report.json" 2>/dev/null
+cp "$OUT/cli-import.log" $LOGS/ 2>/dev/null; rm -f "$OUT/cli-import.log"
+tar czf "$OUT/logs.tgz" -C $LOGS .
 
 $PY - "$OUT" <<'PYEOF' | tee -a "$OUT/summary.txt"
 import json, sys, pathlib

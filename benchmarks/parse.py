@@ -24,7 +24,9 @@ the difference between parsers is what matters.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import io
 import hashlib
 import json
 import os
@@ -66,58 +68,68 @@ def load_documents(roots: list[Path], other: bool) -> list[tuple[str, bytes]]:
     return docs
 
 
-def run_lxml(docs):
+def make_runners():
+    """One callable per parser: document index → number of paragraphs (or 1 for lxml)."""
+    import pubmed_parser as pp
     from lxml import etree
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-    ok = 0
-    for _, data in docs:
-        try:
-            etree.fromstring(data, parser)
-            ok += 1
-        except etree.XMLSyntaxError:
-            pass
-    return {"ok": ok}
-
-
-def run_ours(docs, keep=False):
     from pipeline.jats import JatsError, parse_document
 
-    ok = articles = 0
-    texts: list[str] = []
-    for source, data in docs:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+    def lxml_one(source, data, path):
+        etree.fromstring(data, parser)
+        return None
+
+    def ours_one(source, data, path):
         try:
             parsed = parse_document(data, source, detect_language=False)
-        except JatsError:
-            continue
-        ok += 1
-        articles += len(parsed)
-        if keep:
-            texts.extend(p["text"] for a in parsed for p in a.paragraphs)
-    return {"ok": ok, "articles": articles, "texts": texts}
+        except JatsError as exc:
+            raise ValueError(exc.reason) from None
+        return [p["text"] for a in parsed for p in a.paragraphs]
 
-
-def run_pubmed_parser(paths, keep=False):
-    import pubmed_parser as pp
-
-    ok = 0
-    texts: list[str] = []
-    for path in paths:
-        try:
+    def pubmed_one(source, data, path):
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its errors and returns []
             pars = pp.parse_pubmed_paragraph(path, all_paragraph=True)
-        except Exception:  # it raises whatever lxml raises on bad input
-            continue
-        ok += 1
-        if keep:
-            texts.extend(p["text"] for p in pars)
-    return {"ok": ok, "texts": texts}
+        return [p["text"] for p in pars]
+
+    return {"lxml": lxml_one, "ours": ours_one, "pubmed_parser": pubmed_one}
 
 
-def timed(fn, *args):
+def run_round(runners, docs, paths, keep: bool):
+    """Interleave parsers document by document, so load drift on a shared machine hits all alike.
+
+    Times are CPU seconds of this process (the process is pinned to one core)."""
+    clock = time.process_time
+    seconds = dict.fromkeys(runners, 0.0)
+    ok = dict.fromkeys(runners, 0)
+    texts: dict[str, list[str]] = {name: [] for name in runners}
     gc.collect()
-    t0 = time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - t0, out
+    for (source, data), path in zip(docs, paths):
+        for name, fn in runners.items():
+            t0 = clock()
+            try:
+                out = fn(source, data, path)
+            except Exception:
+                out = False
+            seconds[name] += clock() - t0
+            if out is not False and (out is None or out):
+                ok[name] += 1
+                if keep and out:
+                    texts[name].extend(out)
+    return seconds, ok, texts
+
+
+def count_articles(docs) -> int:
+    from pipeline.jats import JatsError, parse_document
+
+    n = 0
+    for source, data in docs:
+        try:
+            n += len(parse_document(data, source, detect_language=False))
+        except JatsError:
+            pass
+    return n
 
 
 def main(argv=None) -> dict:
@@ -134,8 +146,7 @@ def main(argv=None) -> dict:
     os.sched_setaffinity(0, {cpu})
     docs = load_documents(roots, args.other)
     n = len(docs)
-
-    from pipeline.langid import identify_batch
+    n_articles = count_articles(docs)
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
@@ -144,33 +155,33 @@ def main(argv=None) -> dict:
             with open(path, "wb") as fh:
                 fh.write(data)
             paths.append(path)
-
-        best = {"lxml": float("inf"), "ours": float("inf"), "pubmed_parser": float("inf")}
+        runners = make_runners()
         # warm-up round (imports, caches) that also collects the outputs for the quality columns
-        _, ours_out = timed(run_ours, docs, True)
-        _, pp_out = timed(run_pubmed_parser, paths, True)
-        lx_out = run_lxml(docs)
+        _, ok, outs = run_round(runners, docs, paths, keep=True)
+        best = dict.fromkeys(runners, float("inf"))
         for _ in range(args.rounds):
-            best["lxml"] = min(best["lxml"], timed(run_lxml, docs)[0])
-            best["ours"] = min(best["ours"], timed(run_ours, docs)[0])
-            best["pubmed_parser"] = min(best["pubmed_parser"], timed(run_pubmed_parser, paths)[0])
+            seconds, _, _ = run_round(runners, docs, paths, keep=False)
+            for name, secs in seconds.items():
+                best[name] = min(best[name], secs)
 
-    texts = ours_out["texts"]
+    from pipeline.langid import identify_batch
+
+    texts = outs["ours"]
     identify_batch(texts[:64])  # load the model outside the timing
-    lang_s, _ = timed(identify_batch, texts)
+    gc.collect()
+    t0 = time.process_time()
+    identify_batch(texts)
+    lang_s = time.process_time() - t0
 
     rows = []
-    for name, ok, ptexts in (
-        ("lxml", lx_out["ok"], None),
-        ("ours", ours_out["ok"], ours_out["texts"]),
-        ("pubmed_parser", pp_out["ok"], pp_out["texts"]),
-    ):
+    for name in runners:
+        ptexts = None if name == "lxml" else outs[name]
         secs = best[name]
         rows.append(
             {
                 "parser": name,
-                "docs_ok": ok,
-                "seconds": round(secs, 4),
+                "docs_ok": ok[name],
+                "cpu_seconds": round(secs, 4),
                 "articles_per_s": round(n / secs, 1),
                 "ratio_vs_lxml": round(best["lxml"] / secs, 3),
                 "paragraphs": None if ptexts is None else len(ptexts),
@@ -179,27 +190,26 @@ def main(argv=None) -> dict:
         )
     result = {
         "documents": n,
-        "articles": ours_out["articles"],
+        "articles": n_articles,
         "cpu": cpu,
         "rounds": args.rounds,
         "parsers": rows,
         "langid": {
             "paragraphs": len(texts),
-            "seconds": round(lang_s, 3),
+            "cpu_seconds": round(lang_s, 3),
             "paragraphs_per_s": round(len(texts) / lang_s, 1) if lang_s else None,
         },
     }
-    header = f"{'parser':<14} {'docs ok':>8} {'art/s/core':>11} {'vs lxml':>8} {'paragraphs':>11} {'fused':>6}"
-    print(f"{n} documents ({ours_out['articles']} articles), 1 core (cpu {cpu}), best of {args.rounds} rounds")
-    print(header)
+    print(f"{n} documents ({n_articles} articles), 1 core (cpu {cpu}), best of {args.rounds} interleaved rounds")
+    print(f"{'parser':<14} {'docs ok':>8} {'docs/s/core':>12} {'vs lxml':>8} {'paragraphs':>11} {'fused':>6}")
     for r in rows:
         print(
-            f"{r['parser']:<14} {r['docs_ok']:>8} {r['articles_per_s']:>11.1f} {r['ratio_vs_lxml']:>8.2f} "
+            f"{r['parser']:<14} {r['docs_ok']:>8} {r['articles_per_s']:>12.1f} {r['ratio_vs_lxml']:>8.2f} "
             f"{'-' if r['paragraphs'] is None else r['paragraphs']:>11} "
             f"{'-' if r['fused_paragraphs'] is None else r['fused_paragraphs']:>6}"
         )
     li = result["langid"]
-    print(f"language id (batched, {li['paragraphs']} paragraphs): {li['seconds']} s, {li['paragraphs_per_s']} paragraphs/s")
+    print(f"language id (fastText lid.176.ftz, batched, {li['paragraphs']} paragraphs): {li['cpu_seconds']} s, {li['paragraphs_per_s']} paragraphs/s")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return result

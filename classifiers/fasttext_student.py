@@ -78,16 +78,16 @@ class FastTextStudent:
     @classmethod
     def train(cls, train: Examples, params: dict[str, Any] | None = None, context_features: Sequence[str] = (),
               context_dropout: float = 0.25, seed: int = 0, autotune: str = "off", dev: Examples | None = None,
-              autotune_duration: int = 60) -> "FastTextStudent":
+              autotune_duration: int = 60, head_params: dict[str, dict] | None = None) -> "FastTextStudent":
         """Train the three heads. ``context_dropout``: share of rows shown without context tokens,
         so the model also works when a caller has no context columns.
 
         ``autotune``: "off"; "grid" (deterministic grid search on ``dev``, head metric: macro-F1,
         or MAE for the score); "fasttext" (fastText's own autotune on ``dev``, time-bounded and
-        therefore not reproducible).
+        therefore not reproducible). ``head_params``: per-head overrides (e.g. a tuned result).
         """
         base = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
-        head_params: dict[str, dict] = {}
+        used: dict[str, dict] = {}
         models: dict[str, Any] = {}
         use = [c for c in context_features if c in train.context]
         if set(context_features) - set(use):
@@ -96,7 +96,7 @@ class FastTextStudent:
         lines = _training_inputs(train, use, context_dropout, seed)
         with tempfile.TemporaryDirectory(prefix="ft-train-") as tmp:
             for head in HEADS:
-                hp = dict(base)
+                hp = {**base, **(head_params or {}).get(head.name, {}), "seed": seed}
                 if autotune != "off":
                     if dev is None or len(dev) == 0:
                         raise ValueError("autotune needs a non-empty dev split")
@@ -104,13 +104,16 @@ class FastTextStudent:
                     hp = _autotune(head, lines, train.labels[head.name], dev_lines, dev.labels[head.name],
                                    base, autotune, tmp, autotune_duration)
                 models[head.name] = _train_head(head, lines, train.labels[head.name], hp, tmp)
-                head_params[head.name] = hp
-        return cls(models, use, head_params, {"context_dropout": context_dropout, "autotune": autotune,
+                used[head.name] = hp
+        return cls(models, use, used, {"context_dropout": context_dropout, "autotune": autotune,
                                               "n_train": len(train)})
 
     # ---- inference ------------------------------------------------------------------------
-    def predict(self, texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None = None) -> Predictions:
-        """Score a batch. Context columns the model was trained with are used when given."""
+    def predict(self, texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None = None,
+                batch_size: int | None = None) -> Predictions:
+        """Score a batch (``batch_size`` is accepted for interface parity with the transformer and
+        ignored: one C++ call scores the whole list). Context columns the model was trained with
+        are used when given."""
         lines = build_inputs(texts, context, self.context_features)
         probs = {h.name: self._head_probs(h, lines) for h in HEADS}
         sp = probs["educational_score"]
@@ -143,9 +146,9 @@ class FastTextStudent:
             self.models[head.name].save_model(str(target))
             digest.update(target.read_bytes())
         self.version = f"{KIND}-{digest.hexdigest()[:12]}"
-        card = {"kind": KIND, "version": self.version, "context_features": list(self.context_features),
-                "heads": {h.name: list(h.classes) for h in HEADS}, "params": self.params,
-                "score": "expected value over 5 classes", **self.meta, **(extra or {})}
+        card = {"student": KIND, **self.meta, **(extra or {}), "kind": KIND, "version": self.version,
+                "context_features": list(self.context_features), "heads": {h.name: list(h.classes) for h in HEADS},
+                "params": self.params, "score": "expected value over 5 classes"}
         (path / "student.json").write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
         self.meta = card
         return path

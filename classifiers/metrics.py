@@ -46,12 +46,14 @@ def score_metrics(y_true: Sequence[float], y_pred: Sequence[float], threshold: f
     if len(t) == 0:
         raise ValueError("no held-out rows to evaluate")
     keep_t, keep_p = t >= threshold, p >= threshold
+    varied = len(t) > 1 and np.ptp(t) > 0 and np.ptp(p) > 0
     rounded = np.clip(np.rint(p), 1, 5).astype(int)
     return {
         "n": int(len(t)),
         "mae": float(np.mean(np.abs(t - p))),
-        "pearson": _finite(stats.pearsonr(t, p)[0]) if len(t) > 1 else None,
-        "spearman": _finite(stats.spearmanr(t, p)[0]) if len(t) > 1 else None,
+        # Undefined (None) for a constant input, e.g. a barely trained model.
+        "pearson": _finite(stats.pearsonr(t, p)[0]) if varied else None,
+        "spearman": _finite(stats.spearmanr(t, p)[0]) if varied else None,
         "keep_threshold": threshold,
         "keep_f1": float(f1_score(keep_t, keep_p, zero_division=0)),
         "keep_accuracy": float(np.mean(keep_t == keep_p)),

@@ -45,6 +45,7 @@ KIND = "transformer"
 DEFAULT_PARAMS: dict[str, Any] = {
     "epochs": 8, "batch_size": 32, "lr": 1e-4, "head_lr": 1e-3, "weight_decay": 0.01, "warmup": 0.1,
     "max_len": 256, "dropout": 0.1, "score_head": "auto", "max_steps": None, "class_weights": True,
+    "cpu_threads": None,  # torch intra-op threads on CPU (1 is fastest on a busy shared machine)
 }
 
 
@@ -149,6 +150,8 @@ class TransformerStudent:
             raise FileNotFoundError(f"{enc_path}: not a local Hugging Face checkpoint (no config.json)")
         torch.manual_seed(seed)
         dev_ = pick_device(device)
+        if dev_.type == "cpu" and p["cpu_threads"]:
+            torch.set_num_threads(int(p["cpu_threads"]))
         tokenizer = AutoTokenizer.from_pretrained(str(enc_path), local_files_only=True)
         enc = AutoModel.from_pretrained(str(enc_path), local_files_only=True, attn_implementation="sdpa")
         heads = ("classes", "regression") if p["score_head"] == "auto" else (p["score_head"],)
@@ -290,7 +293,7 @@ class TransformerStudent:
         for f in sorted([path / "heads.safetensors", *(path / "encoder").glob("*.safetensors")]):
             digest.update(f.read_bytes())
         self.version = f"{KIND}-{digest.hexdigest()[:12]}"
-        card = {**self.meta, "kind": KIND, "version": self.version, "score_head": self.score_head,
+        card = {"student": KIND, **self.meta, "kind": KIND, "version": self.version, "score_head": self.score_head,
                 "context_features": list(self.context_features), "max_len": self.max_len,
                 "dropout": self.net.dropout.p, "heads": {h.name: list(h.classes) for h in HEADS},
                 "score": ("expected value over 5 classes" if self.score_head == "classes" else "regression, clipped to [1, 5]"),

@@ -87,7 +87,8 @@ def candidate_pairs(reps: DataFrame, d: DedupConfig) -> tuple[DataFrame, DataFra
                .groupBy("band", "key")
                .agg(F.sort_array(F.collect_list("paragraph_id")).alias("ids"))
                .withColumn("n", F.size("ids"))
-               .where(F.col("n") > 1))
+               .where(F.col("n") > 1)
+               .localCheckpoint(eager=True))  # read twice: pairs and the oversized-bucket report
     limit = F.when(F.col("n") <= d.max_bucket_size, F.col("n") - 1).otherwise(F.lit(d.bucket_anchors))
     pairs_expr = F.expr(
         "flatten(transform(sequence(0, least(n - 2, lim - 1)), "
@@ -285,9 +286,12 @@ def _check_schema(df: DataFrame, schema) -> None:
 
 def build_report(spark: SparkSession, run: RunDir, d: DedupConfig, version: str, dedup: DataFrame,
                  pairs: DataFrame, edges: DataFrame, oversized: DataFrame, rounds: int) -> dict:
-    counts = {r["match"]: r["count"] for r in dedup.groupBy("match").count().collect()}
+    grouped = dedup.groupBy("match", "near_eligible").count().collect()
+    counts: dict[str, int] = {}
+    for r in grouped:
+        counts[r["match"]] = counts.get(r["match"], 0) + r["count"]
     n = sum(counts.values())
-    eligible = dedup.where("near_eligible").count()
+    eligible = sum(r["count"] for r in grouped if r["near_eligible"])
     sizes = {r["cluster_size"]: r["n"] // r["cluster_size"] for r in
              dedup.where("cluster_size > 1").groupBy("cluster_size").agg(F.count("*").alias("n")).collect()}
     top = []

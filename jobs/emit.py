@@ -287,33 +287,48 @@ def read_manifest(run: RunDir, name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() and run.is_complete(variant_table(name)) else None
 
 
+def _load_recipes(cfg: PipelineConfig, recipes: list[str] | None) -> list[tuple[Recipe, str]]:
+    loaded = []
+    for name in list(recipes or cfg.emit.recipes):
+        path = resolve_recipe_path(name, cfg.emit.recipe_dirs)
+        loaded.append((load_recipe(str(path)), str(path)))
+    seen: dict[str, str] = {}
+    for recipe, source in loaded:
+        if recipe.name in seen:
+            raise EmitError(f"two recipes are named {recipe.name!r}: {seen[recipe.name]} and {source}")
+        seen[recipe.name] = source
+    return loaded
+
+
+def _is_fresh(run: RunDir, cfg: PipelineConfig, recipe: Recipe, counter_name: str) -> bool:
+    marker = run.marker(variant_table(recipe.name))
+    return (marker is not None and read_manifest(run, recipe.name) is not None
+            and marker.get("fingerprint") == _fingerprint(recipe, cfg, counter_name))
+
+
+def pending_recipes(run: RunDir, cfg: PipelineConfig, recipes: list[str] | None = None) -> list[str]:
+    """Names of the recipes whose variant is missing, incomplete or built from another recipe/settings."""
+    counter_name = get_counter(cfg.emit.tokenizer).name
+    return [r.name for r, _ in _load_recipes(cfg, recipes) if not _is_fresh(run, cfg, r, counter_name)]
+
+
 def run_emit(spark, run: RunDir, cfg: PipelineConfig, recipes: list[str] | None = None,
              overwrite: bool | None = None, **_: Any) -> dict:
     """Emit every recipe in ``recipes`` (default ``cfg.emit.recipes``); skip complete variants
     whose recipe/settings fingerprint is unchanged. Writes and returns ``reports/emit.json``."""
     overwrite = cfg.emit.overwrite if overwrite is None else overwrite
-    names = list(recipes or cfg.emit.recipes)
-    loaded = [(load_recipe(n, cfg.emit.recipe_dirs), str(resolve_recipe_path(n, cfg.emit.recipe_dirs))) for n in names]
-    seen: set[str] = set()
-    for recipe, source in loaded:
-        if recipe.name in seen:
-            raise EmitError(f"two recipes are named {recipe.name!r} ({source})")
-        seen.add(recipe.name)
+    loaded = _load_recipes(cfg, recipes)
     for leftover in run.root.glob(".tmp-variants_*") if run.root.exists() else []:
         shutil.rmtree(leftover, ignore_errors=True)  # a killed emit's partial variant
 
     counter_name = get_counter(cfg.emit.tokenizer).name
     todo, results = [], {}
     for recipe, source in loaded:
-        marker = run.marker(variant_table(recipe.name))
-        manifest = read_manifest(run, recipe.name)
-        fresh = marker is not None and manifest is not None and \
-            marker.get("fingerprint") == _fingerprint(recipe, cfg, counter_name)
-        if fresh and not overwrite:
+        if _is_fresh(run, cfg, recipe, counter_name) and not overwrite:
             log.info("emit %s: complete, skipped", recipe.name)
-            results[recipe.name] = _summary(manifest, True)
+            results[recipe.name] = _summary(read_manifest(run, recipe.name), True)
         else:
-            if marker is not None and not overwrite:
+            if run.is_complete(variant_table(recipe.name)) and not overwrite:
                 log.info("emit %s: recipe or settings changed since the last emit; re-emitting", recipe.name)
             todo.append((recipe, source))
 

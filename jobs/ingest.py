@@ -224,17 +224,59 @@ def _files_for(n_rows: int, cfg: PipelineConfig) -> int:
     return max(1, math.ceil(n_rows / cfg.ingest.rows_per_file))
 
 
+def _write_table(df, run: RunDir, name: str, meta: dict[str, Any], sort_by: list[str]) -> int:
+    """Like ``rundir.write_spark_table`` (temp folder, then atomic publish), but counts the rows
+    from the written files' Parquet footers so the ``_COMPLETE`` marker carries them."""
+    import pyarrow.parquet as pq
+
+    started = time.time()
+    tmp = run.tmp_path(name)
+    df.sortWithinPartitions(*sort_by).write.option("compression", "zstd").parquet(str(tmp))
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(tmp.glob("*.parquet")))
+    run.publish(tmp, name, {**meta, "rows": rows})
+    log.info("ingest: wrote %s (%d rows) in %.1fs", name, rows, time.time() - started)
+    return rows
+
+
+def _article_figures(run: RunDir) -> dict:
+    """Licence groups, licences, languages, retractions from the written articles table (small
+    columns, read in the driver: cheaper than more Spark jobs)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(run.table("articles"), columns=["license", "commercial", "language", "retracted"])
+    commercial = t.column("commercial")
+    cc = pc.not_equal(t.column("license"), "none")
+    groups = {
+        "commercial": pc.sum(commercial).as_py() or 0,
+        "noncommercial": pc.sum(pc.and_(pc.invert(commercial), cc)).as_py() or 0,
+        "other": pc.sum(pc.invert(cc)).as_py() or 0,
+    }
+    licences = {r["values"]: r["counts"] for r in pc.value_counts(t.column("license")).to_pylist()}
+    langs = [(r["values"] or "unknown", r["counts"]) for r in pc.value_counts(t.column("language")).to_pylist()]
+    langs = sorted(langs, key=lambda kv: (-kv[1], kv[0]))[:20]
+    return {
+        "licence_groups": groups,
+        "licences": dict(sorted(licences.items())),
+        "languages": dict(langs),
+        "retracted": pc.sum(t.column("retracted")).as_py() or 0,
+    }
+
+
 def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fingerprint: str) -> dict:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from schemas import to_spark
 
     stage = spark.read.schema(to_spark(STAGE)).parquet(*[str(run.table(_stage_name(u))) for u in units])
-    counts = {r["kind"]: r["n"] for r in stage.groupBy("kind").agg(F.count("*").alias("n")).collect()}
-    parsed_docs = stage.where("kind = 'A'").select("source").distinct().count()
-    seen, quarantined, failed_in_bundles = counts.get("D", 0), counts.get("Q", 0), counts.get("F", 0)
-    articles_parsed, paragraphs_parsed = counts.get("A", 0), counts.get("P", 0)
+    # One pass for every document/article count the report reconciles.
+    agg = stage.agg(*[F.count(F.when(F.col("kind") == k, 1)).alias(k) for k in "DAPQF"],
+                    F.count_distinct(F.when(F.col("kind") == "A", F.col("source"))).alias("parsed_docs")).first()
+    seen, quarantined, failed_in_bundles = agg["D"], agg["Q"], agg["F"]
+    articles_parsed, paragraphs_parsed, parsed_docs = agg["A"], agg["P"], agg["parsed_docs"]
 
     arts = stage.where("kind = 'A'").select(F.col("doc_index").alias("_doc_index"), "article.*")
     # Which copy wins: latest last_updated, then the greatest source name, then the first article
@@ -246,36 +288,28 @@ def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fing
     kept = ranked.where("_rank = 1")
     superseded = ranked.where("_rank > 1").select(
         "article_id", "source", "last_updated", F.col("_kept_source").alias("kept_source"))
-
     paras = stage.where("kind = 'P'").select("source", F.col("doc_index").alias("_doc_index"), "paragraph.*")
-    keys = kept.select("article_id", "source", "_doc_index")
-    paras = paras.join(keys, on=["article_id", "source", "_doc_index"], how="left_semi")
+    paras = paras.join(kept.select("article_id", "source", "_doc_index"),
+                       on=["article_id", "source", "_doc_index"], how="left_semi")
     quarantine = stage.where("kind IN ('Q', 'F')").select("quarantine.*")
 
-    n_kept = kept.count()
+    # Hash-partitioned by article (an article's paragraphs share a file), sorted within: the same
+    # input gives the same rows in the same files in the same order.
     meta = {"fingerprint": fingerprint, "stage": "ingest"}
-    write_spark_table(kept.select(*ARTICLES.names).repartition(_files_for(n_kept, cfg), "article_id"),
-                      run, "articles", meta={**meta, "rows": n_kept}, sort_by=["article_id"])
-    write_spark_table(paras.select(*PARAGRAPHS.names).repartition(_files_for(paragraphs_parsed, cfg), "article_id"),
-                      run, "paragraphs", meta=meta, sort_by=["article_id", "ordinal"])
-    write_spark_table(quarantine.select(*QUARANTINE.names).coalesce(1), run, "quarantine",
-                      meta={**meta, "rows": quarantined + failed_in_bundles}, sort_by=["source", "reason", "error"])
-    write_spark_table(superseded.select(*SUPERSEDED.names).coalesce(1), run, "superseded",
-                      meta=meta, sort_by=["article_id", "source"])
+    n_kept = _write_table(kept.select(*ARTICLES.names).repartition(_files_for(articles_parsed, cfg), "article_id"),
+                          run, "articles", meta, ["article_id"])
+    n_paragraphs = _write_table(
+        paras.select(*PARAGRAPHS.names).repartition(_files_for(paragraphs_parsed, cfg), "article_id"),
+        run, "paragraphs", meta, ["article_id", "ordinal"])
+    n_quarantine = _write_table(quarantine.select(*QUARANTINE.names).coalesce(1), run, "quarantine", meta,
+                                ["source", "reason", "error"])
+    n_superseded = _write_table(superseded.select(*SUPERSEDED.names).coalesce(1), run, "superseded", meta,
+                                ["article_id", "source"])
     ranked.unpersist()
 
-    # Figures for the report come from the tables as written.
-    written = {t: spark.read.parquet(str(run.table(t))) for t in TABLES}
-    a = written["articles"]
-    group = F.when(F.col("commercial"), "commercial").when(F.col("license") != "none", "noncommercial") \
-        .otherwise("other")
-    licence_groups = {r[0]: r[1] for r in a.groupBy(group).count().collect()}
-    licences = {r[0]: r[1] for r in a.groupBy("license").count().collect()}
-    by_reason = {r[0]: r[1] for r in written["quarantine"].groupBy("reason").count().collect()}
-    n_paragraphs = written["paragraphs"].count()
-    n_superseded = written["superseded"].count()
-    languages = {r[0] or "unknown": r[1] for r in a.groupBy("language").count().orderBy(F.desc("count"), "language")
-                 .limit(20).collect()}
+    reasons = pq.read_table(run.table("quarantine"), columns=["reason"]).column("reason")
+    by_reason = {r["values"]: r["counts"] for r in pc.value_counts(reasons).to_pylist()} if len(reasons) else {}
+    figures = _article_figures(run)
     return {
         "documents": {
             "seen": seen,
@@ -285,14 +319,12 @@ def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fing
             "reconciled": parsed_docs + quarantined == seen,
         },
         "articles": {"parsed": articles_parsed, "kept": n_kept, "superseded": n_superseded,
-                     "failed_in_bundles": failed_in_bundles,
-                     "retracted": a.where("retracted").count()},
+                     "failed_in_bundles": failed_in_bundles, "retracted": figures.pop("retracted")},
         "paragraphs": n_paragraphs,
         "paragraphs_parsed": paragraphs_parsed,
+        "quarantine_rows": n_quarantine,
         "quarantined_by_reason": dict(sorted(by_reason.items())),
-        "licence_groups": {k: licence_groups.get(k, 0) for k in ("commercial", "noncommercial", "other")},
-        "licences": dict(sorted(licences.items())),
-        "languages": languages,
+        **figures,
     }
 
 
@@ -338,6 +370,7 @@ def run_ingest(spark, run: RunDir, cfg: PipelineConfig, inputs: list[str] | None
     log.info("ingest: %d packages, %d loose files in %d units → %s",
              discovery.n_packages, discovery.n_files, len(units), run.root)
     parsed_now, reused = stage_units(spark, run, units, cfg)
+    log.info("ingest: inputs staged after %.1fs; merging", time.time() - started)
     figures = _merge(spark, run, units, cfg, fingerprint)
 
     report: dict[str, Any] = {

@@ -10,9 +10,9 @@ give ``xml_path`` indices (``body/sec[1]/p[0]``: index among same-tag siblings) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from pipeline.jats_text import FLOATS, XML_LANG, element_text
+from pipeline.jats_text import FLOATS, XML_LANG, collect, element_text
 from pipeline.text import normalize_text
 
 # Containers walked into; a direct <title> (or <caption><title> for boxed-text) joins section_path.
@@ -30,8 +30,7 @@ WHOLE_BLOCKS = frozenset({"list", "def-list", "verse-group", "preformat", "speec
 SINGLETONS = frozenset({"front", "body", "back", "article-meta", "front-stub", "floats-group"})
 
 
-@dataclass(slots=True)
-class Unit:
+class Unit(NamedTuple):
     zone: str
     section_path: list[str]
     xml_path: str
@@ -39,15 +38,13 @@ class Unit:
     lang: str | None  # nearest enclosing xml:lang (declared, not detected)
 
 
-@dataclass(slots=True)
 class Walker:
-    units: list[Unit] = field(default_factory=list)
+    """Collects ``Unit`` tuples in reading order. Hot path: keep per-child work minimal."""
 
-    # -- helpers ---------------------------------------------------------------------------
-    def _emit(self, zone, titles, path, raw, lang):
-        text = normalize_text(raw)
-        if text:
-            self.units.append(Unit(zone, titles, path, text, lang))
+    __slots__ = ("units",)
+
+    def __init__(self) -> None:
+        self.units: list[Unit] = []
 
     def captions(self, el, zone, titles, path, lang):
         """A figure/table (or group of them): caption title + caption paragraphs → one unit."""
@@ -55,16 +52,19 @@ class Walker:
         counts: dict[str, int] = {}
         for child in el:
             ctag = child.tag
-            if ctag.__class__ is not str:
-                continue
-            i = counts.get(ctag, 0)
-            counts[ctag] = i + 1
             if ctag == "caption":
-                self._emit("caption", titles, f"{path}/caption", element_text(child), lang)
+                text = normalize_text(element_text(child))
+                if text:
+                    # inside a sub-article everything stays zone "sub-article"
+                    czone = zone if zone == "sub-article" else "caption"
+                    self.units.append(Unit(czone, titles, f"{path}/caption", text, lang))
             elif ctag in FLOATS and tag in ("fig-group", "table-wrap-group"):
+                i = counts.get(ctag, 0)
+                counts[ctag] = i + 1
                 self.captions(child, zone, titles, f"{path}/{ctag}[{i}]", lang)
 
-    def _float_path(self, unit_el, unit_path, fl):
+    @staticmethod
+    def _float_path(unit_el, unit_path, fl):
         # figures inside a <p> are rare; build their path by walking up to the unit
         steps = []
         node = fl
@@ -84,56 +84,70 @@ class Walker:
         return unit_path + "/" + "/".join(reversed(steps))
 
     def unit(self, el, zone, titles, path, lang):
+        out: list[str] = []
         floats: list = []
-        own = el.get(XML_LANG)
-        self._emit(zone, titles, path, element_text(el, floats), own or lang)
+        collect(el, out, floats)
+        text = normalize_text("".join(out))
+        own = el.get(XML_LANG) or lang
+        if text:
+            self.units.append(Unit(zone, titles, path, text, own))
         for fl in floats:
-            self.captions(fl, zone, titles, self._float_path(el, path, fl), own or lang)
+            self.captions(fl, zone, titles, self._float_path(el, path, fl), own)
 
-    # -- the walk --------------------------------------------------------------------------
     def walk(self, container, zone, titles, path, lang):
-        """Emit the units inside ``container`` in document order."""
+        """Emit the units inside ``container`` (whose xml_path is ``path``) in document order."""
         counts: dict[str, int] = {}
         for child in container:
             tag = child.tag
-            if tag.__class__ is not str:
-                continue
             i = counts.get(tag, 0)
             counts[tag] = i + 1
             if tag == "p":
-                self.unit(child, zone, titles, f"{path}/p[{i}]" if path else f"p[{i}]", lang)
+                self.unit(child, zone, titles, f"{path}/p[{i}]", lang)
             elif tag in CONTAINERS:
                 cpath = f"{path}/{tag}" if tag in SINGLETONS else f"{path}/{tag}[{i}]"
-                if not path:
-                    cpath = cpath[1:]
-                ctitles = titles
                 title = section_title(child)
-                if title:
-                    ctitles = [*titles, title]
-                czone = "boxed-text" if tag == "boxed-text" else zone
-                self.walk(child, czone, ctitles, cpath, child.get(XML_LANG) or lang)
+                self.walk(
+                    child,
+                    "boxed-text" if tag == "boxed-text" and zone != "sub-article" else zone,
+                    [*titles, title] if title else titles,
+                    cpath,
+                    child.get(XML_LANG) or lang,
+                )
             elif tag in WHOLE_BLOCKS:
-                self.unit(child, zone, titles, f"{path}/{tag}[{i}]" if path else f"{tag}[{i}]", lang)
+                self.unit(child, zone, titles, f"{path}/{tag}[{i}]", lang)
             elif tag == "caption" and container.tag == "boxed-text":
                 # the box's caption title is already in section_path; its paragraphs are text
                 self.walk(child, zone, titles, f"{path}/caption", lang)
             elif tag in FLOATS:
-                self.captions(child, zone, titles, f"{path}/{tag}[{i}]" if path else f"{tag}[{i}]", lang)
-            # anything else (title, label, ref-list, disp-formula, sec-meta, …) is not running text
+                self.captions(child, zone, titles, f"{path}/{tag}[{i}]", lang)
+            # anything else (title, label, ref-list, disp-formula, sec-meta, entity/comment
+            # nodes, …) is not running text
 
 
 def section_title(el) -> str | None:
-    """Direct <title> of a container (boxed-text: its caption's title; label if no title)."""
-    title = el.find("title")
-    if title is None and el.tag == "boxed-text":
-        title = el.find("caption/title")
-    if title is not None:
-        text = normalize_text(element_text(title))
-        if text:
-            return text
-    label = el.find("label")
-    if label is not None:
-        text = normalize_text(element_text(label))
-        if text:
-            return text
+    """Direct <title> of a container (boxed-text: its caption's title; label if no title).
+
+    A child loop, not ``find``: lxml's ElementPath costs microseconds per call, this is hot.
+    """
+    title = label = caption = None
+    for child in el:
+        tag = child.tag
+        if tag == "title":
+            title = child
+            break
+        if tag == "label":
+            label = child
+        elif tag == "caption":
+            caption = child
+        elif tag in ("p", "sec"):
+            break  # titles come first; don't scan a long section
+    if title is None and caption is not None and el.tag == "boxed-text":
+        title = caption.find("title")
+    if el.tag in ("fn", "list-item"):
+        label = None  # a footnote/list marker ("a", "1."), not a section title
+    for candidate in (title, label):
+        if candidate is not None:
+            text = normalize_text(element_text(candidate))
+            if text:
+                return text
     return None

@@ -88,6 +88,11 @@ KIND.update({tag: _MATH for tag in MATH})
 KIND[etree.Entity] = _ENTITY  # lxml keeps undeclared entity references as nodes with this tag
 
 
+# Sentence punctuation that, glued to a capital at an element boundary (``<bold>Results.</bold>The``,
+# ``mosquitoes.</bold><italic>Anopheles``), is a missing space in the source, not a token.
+_GLUE_PUNCT = frozenset(".:;!?")
+
+
 def collect(el, out: list, floats: list | None) -> None:
     """Append the running text of ``el``'s content (not its tail) to ``out``.
 
@@ -101,15 +106,27 @@ def collect(el, out: list, floats: list | None) -> None:
         kind = KIND.get(child.tag)
         if kind is None:  # inline markup: its text where it stands, no added space
             if len(child):
+                mark = len(out)
                 collect(child, out, floats)
+                if mark and len(out) > mark:
+                    first = out[mark]
+                    if first[:1].isupper() and out[mark - 1][-1:] in _GLUE_PUNCT:
+                        out.insert(mark, " ")
             else:
                 text = child.text
                 if text:
+                    if out and text[0].isupper() and out[-1][-1:] in _GLUE_PUNCT:
+                        out.append(" ")
                     out.append(text)
-        elif kind == _BLOCK:
+            tail = child.tail
+            if tail:
+                if tail[0].isupper() and out and out[-1][-1:] in _GLUE_PUNCT:
+                    out.append(" ")
+                out.append(tail)
+            continue
+        if kind == _BLOCK:
             out.append(" ")
             collect(child, out, floats)
-            out.append(" ")
         elif kind == _MATH:
             out.append(math_text(child))
         elif kind == _FLOAT:
@@ -117,7 +134,13 @@ def collect(el, out: list, floats: list | None) -> None:
                 floats.append(child)
         elif kind == _ENTITY:
             out.append(_entity_text(child))
-        # _SKIP: nothing but the tail
+            tail = child.tail
+            if tail:
+                out.append(tail)
+            continue
+        # blocks and skipped elements (a display formula between "as follows:" and "Where …")
+        # stand for a word boundary
+        out.append(" ")
         tail = child.tail
         if tail:
             out.append(tail)

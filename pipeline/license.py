@@ -1,8 +1,9 @@
 """Licence normalisation: URLs, JATS licence statements and PMC filelist codes → one vocabulary.
 
 Vocabulary: ``CC BY``, ``CC BY-SA``, ``CC BY-ND``, ``CC BY-NC``, ``CC BY-NC-SA``, ``CC BY-NC-ND``,
-``CC0`` or ``none`` (anything else: publisher licences, PMC's ``NO-CC CODE``, public-domain *marks*,
-unreadable statements).
+``CC0`` or ``none`` (anything else: publisher licences, PMC's ``NO-CC CODE``, unreadable
+statements). Public-domain works (CC0 dedication, CC public-domain mark, ``license-type=
+"public-domain"``) are ``CC0``: no restriction, and PMC files them in the commercial subset.
 
 ``commercial`` follows PMC's grouping of the Open Access subset: ``oa_comm`` holds CC0, CC BY,
 CC BY-SA and CC BY-ND; every NC variant and every non-CC licence is non-commercial.
@@ -30,7 +31,7 @@ COMMERCIAL_LICENSES = frozenset({"CC BY", "CC BY-SA", "CC BY-ND", "CC0"})
 _CC_URL = re.compile(r"creativecommons\.org/(licenses|publicdomain)/([a-z-]+)", re.I)
 # "CC BY-NC-ND 4.0", "CC-BY", "cc_by_nc", "CCBY" (filelist and licence-p abbreviations)
 _CC_ABBR = re.compile(r"\bcc[\s_-]?by((?:[\s_-]?(?:nc|nd|sa)\b)*)", re.I)
-_CC0 = re.compile(r"\bcc[\s_-]?(?:0|zero)\b|public\s+domain\s+dedication|publicdomain/zero", re.I)
+_CC0 = re.compile(r"\bcc[\s_-]?(?:0|zero)\b|public[\s-]*domain\s+dedication|publicdomain/zero|^public[\s-]domain$", re.I)
 _CC_WORDS = re.compile(r"creative\s*commons", re.I)
 _ATTRIBUTION = re.compile(r"attribution", re.I)
 _NC = re.compile(r"non[\s-]?commercial", re.I)
@@ -59,7 +60,8 @@ def license_from_url(url: str | None) -> str | None:
         return None
     kind, code = m.group(1).lower(), m.group(2).lower()
     if kind == "publicdomain":
-        return "CC0" if code.startswith("zero") else None  # the public-domain *mark* is not CC0
+        # CC0 dedication or public-domain mark: no restriction at all, PMC files both as commercial
+        return "CC0" if code.startswith(("zero", "mark")) else None
     elements = set(code.split("-"))
     if "by" not in elements:
         return None

@@ -21,6 +21,7 @@ mode, and a truncated archive keeps every member read before the break and repor
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -179,7 +180,7 @@ def discover_inputs(paths: Iterable[str], files_per_chunk: int = 5000) -> Discov
     """
     packages: dict[str, InputUnit] = {}
     files: dict[str, tuple[str, str, int, str]] = {}  # url -> (url, name, size, fingerprint)
-    listed_filelists: dict[str, str] = {}  # url -> url of filelists seen in folders
+    listed_filelists: set[str] = set()  # filelists seen in folders
     ignored: set[str] = set()
 
     for arg in paths:
@@ -222,7 +223,7 @@ def discover_inputs(paths: Iterable[str], files_per_chunk: int = 5000) -> Discov
             elif is_document_file(path):
                 files.setdefault(url, (url, name, int(info.get("size") or 0), _fingerprint(info)))
             elif _lower_name(path).endswith(FILELIST_SUFFIXES):
-                listed_filelists[url] = url
+                listed_filelists.add(url)
             else:
                 ignored.add(name)
 
@@ -248,12 +249,10 @@ def discover_inputs(paths: Iterable[str], files_per_chunk: int = 5000) -> Discov
 
 
 def _replace(unit: InputUnit, **changes) -> InputUnit:
-    from dataclasses import replace
-
-    return replace(unit, **changes)
+    return dataclasses.replace(unit, **changes)
 
 
-def _sibling_filelist(fs, protocol: str, package_url: str, listed: dict[str, str]) -> str | None:
+def _sibling_filelist(fs, protocol: str, package_url: str, listed: set[str]) -> str | None:
     stem_url = posixpath.join(posixpath.dirname(package_url), package_stem(package_url))
     for suffix in FILELIST_SUFFIXES:
         candidate = stem_url + suffix
@@ -430,10 +429,9 @@ def read_package(unit: InputUnit, max_member_bytes: int) -> Iterator[Document | 
                     yield Document(source, data, filelist.get(name), unit.group)
     except TruncatedArchive as exc:
         truncated = exc
-    except (FileNotFoundError, PermissionError) as exc:
-        truncated = TruncatedArchive(None, _short(exc))
-        yield Problem(unit.name, READ_ERROR, truncated.message)
+    except (FileNotFoundError, PermissionError) as exc:  # vanished or unreadable since discovery
         log.error("%s: cannot read package: %s", unit.name, exc)
+        yield Problem(unit.name, READ_ERROR, _short(exc))
         return
 
     if truncated is not None:
@@ -511,7 +509,7 @@ def apply_package_metadata(article: dict, paragraphs: list[dict], meta: Filelist
             article["license"] = normalize_license(meta.license)
             article["commercial"] = is_commercial(article["license"])
             if group and (group == "oa_comm") != article["commercial"]:
-                log.warning("%s: filelist licence %r disagrees with package group %s",
+                log.debug("%s: filelist licence %r disagrees with package group %s",
                             article.get("source"), meta.license, group)
         elif group:
             article["commercial"] = group == "oa_comm"

@@ -32,6 +32,7 @@ __all__ = [
 _INVISIBLE = re.compile("[\u200c\u200d\u2060\ufeff\u00ad]")
 # Any non-ASCII whitespace or invisible character: when absent (the common case) only ASCII
 # space/tab/newline runs can need collapsing.
+_ODD_SPACE = re.compile("[\u200b\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 _ODD = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 
 
@@ -43,13 +44,8 @@ def normalize_whitespace(text: str) -> str:
 def normalize_text(text: str) -> str:
     """Whitespace-normalised, invisible-format-character-free, NFC text."""
     if not text.isascii():
-        if _ODD.search(text):
-            if "\u200b" in text:
-                text = text.replace("\u200b", " ")
-            text = _INVISIBLE.sub("", text)
-            if not unicodedata.is_normalized("NFC", text):
-                text = unicodedata.normalize("NFC", text)
-            return " ".join(text.split())
+        if _ODD.search(text):  # usually one NBSP or thin space between a number and its unit
+            text = _INVISIBLE.sub("", _ODD_SPACE.sub(" ", text))
         if not unicodedata.is_normalized("NFC", text):
             text = unicodedata.normalize("NFC", text)
     # XML 1.0 text holds no ASCII whitespace but space, tab and newline (CR is normalised away)

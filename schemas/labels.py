@@ -48,21 +48,21 @@ def _schema() -> dict[str, Any]:
 
 LABEL_JSON_SCHEMA: dict[str, Any] = _schema()
 
-# The same constraint as a regex over the compact serialisation (json.dumps default separators,
-# keys in LABEL_FIELDS order). Random-weight models wander in whitespace under a JSON schema; this
+# The same constraint as a regex over the compact serialisation (no whitespace, keys in
+# LABEL_FIELDS order: json.dumps(..., separators=(",", ":"))). Random-weight models wander in whitespace under a JSON schema; this
 # form cannot. Every string it accepts validates as a ParagraphLabel.
 LABEL_REGEX: str = (
-    r'\{"document_type": "(' + "|".join(DOCUMENT_TYPES) + r')", '
-    r'"domain": "(' + "|".join(DOMAINS) + r')", '
-    r'"educational_score": [1-5], '
-    r'"language": "[a-z]{2}"\}'
+    r'\{"document_type":"(' + "|".join(DOCUMENT_TYPES) + r')",'
+    r'"domain":"(' + "|".join(DOMAINS) + r')",'
+    r'"educational_score":[1-5],'
+    r'"language":"[a-z]{2}"\}'
 )
 _LABEL_RE = re.compile(LABEL_REGEX)
 
 
 def compact_label(label: ParagraphLabel) -> str:
     """The serialisation LABEL_REGEX describes."""
-    return json.dumps({k: getattr(label, k) for k in LABEL_FIELDS})
+    return json.dumps({k: getattr(label, k) for k in LABEL_FIELDS}, separators=(",", ":"))
 
 
 def matches_regex(text: str) -> bool:

@@ -11,6 +11,7 @@ The cluster is stopped in a finalizer whatever happens (no stray JVMs: checked).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -23,8 +24,11 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 INGEST_TABLES = ("articles", "paragraphs", "quarantine", "superseded")
+DEDUP_TABLES = ("dedup", "dedup_articles")
 # The local fixture's Spark settings (tests/conftest.py), so both sides plan the same partitions.
-CLUSTER_CONFIG = {"spark": {"shuffle_partitions": 4, "show_progress": False, "log_level": "WARN"}}
+SPARK = {"shuffle_partitions": 4, "show_progress": False, "log_level": "WARN"}
+# A small fastText student: the test is about where it runs, not how good it is.
+TRAIN = {"student": "fasttext", "fasttext": {"epoch": 5, "bucket": 20000}}
 
 
 @pytest.fixture(scope="module")
@@ -47,31 +51,85 @@ def pyfiles(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster_config(tmp_path_factory) -> Path:
+def cluster_config(cluster, tmp_path_factory) -> Path:
+    # spark.master is named in the config as well as on spark-submit's command line: see the
+    # report/docs — pipeline.spark.get_spark reads spark-submit's settings before the driver JVM
+    # is connected, so without it the driver silently falls back to local[*].
     path = tmp_path_factory.mktemp("cfg") / "cluster.yaml"
-    path.write_text(yaml.safe_dump(CLUSTER_CONFIG))
+    path.write_text(yaml.safe_dump({"spark": {**SPARK, "master": cluster.master_url}, "train": TRAIN}))
     return path
+
+
+@pytest.fixture(scope="module")
+def student_dir(spark, reference_labels, tmp_path_factory) -> Path:
+    """A fastText student trained once on the reference labels, shared by both sides."""
+    from jobs.train import run_train
+    from pipeline.config import PipelineConfig
+    from pipeline.rundir import RunDir
+
+    run = RunDir(tmp_path_factory.mktemp("model-run"))
+    run_train(spark, run, PipelineConfig(train=TRAIN), labels=str(reference_labels))
+    return run.table("model")
 
 
 def _ingest_args(sample_dir: Path, out: Path, config: Path) -> list[str]:
     return [str(sample_dir / "pmc-oa-bulk"), str(sample_dir / "jats-other"), "--out", str(out), "--config", str(config)]
 
 
-def test_ingest_on_cluster_matches_local(cluster, pyfiles, cluster_config, sample_dir, ingested_run, tmp_path):
-    out = tmp_path / "run"
-    cluster.run(REPO / "jobs" / "ingest.py", *_ingest_args(sample_dir, out, cluster_config),
-                log=tmp_path / "ingest.log", cwd=tmp_path, py_files=pyfiles)
-    for table in INGEST_TABLES:
-        assert (out / table / "_COMPLETE").exists(), table
-        assert_same_table(out / table, ingested_run.table(table), table, file_level=True)
-    assert (out / "reports" / "ingest.json").exists()
+def _assert_ran_on_cluster(cluster, driver_log: str, apps_before: int) -> None:
+    """The driver really used the standalone master: executors ran in the workers' folders."""
+    assert "Starting executor ID driver" not in driver_log, "the driver ran in local mode"
+    apps = {p.name for d in cluster.work_dirs() for p in d.glob("app-*")}
+    assert len(apps) == apps_before + 1, f"expected one new application on the workers, found {sorted(apps)}"
+
+
+def _apps(cluster) -> int:
+    return len({p.name for d in cluster.work_dirs() for p in d.glob("app-*")})
+
+
+def test_pipeline_on_cluster_matches_local(cluster, pyfiles, cluster_config, student_dir, sample_dir,
+                                           ingested_run, run_copy, spark, tmp_path):
+    from jobs.annotate import run_annotate
+    from jobs.dedup import run_dedup
+    from pipeline.config import load_config
+
+    out = tmp_path / "cluster-run"  # not "run": that is where the run_copy fixture puts its copy
+    cfg = load_config(cluster_config)
+
+    # ingest: cluster vs the session's local-mode ingest of the same inputs
+    apps = _apps(cluster)
+    text = cluster.run(REPO / "jobs" / "ingest.py", *_ingest_args(sample_dir, out, cluster_config),
+                       log=tmp_path / "ingest.log", cwd=tmp_path, py_files=pyfiles)
+    _assert_ran_on_cluster(cluster, text, apps)
+    assert json.loads((out / "reports" / "ingest.json").read_text())["inputs"]["units_parsed"] == 4
+    rows = {t: assert_same_table(out / t, ingested_run.table(t), t, file_level=True) for t in INGEST_TABLES}
+    assert rows["articles"] > 150 and rows["paragraphs"] > 5000
+
+    # dedup on the cluster's ingest vs local dedup on a copy of the local ingest
+    apps = _apps(cluster)
+    text = cluster.run(REPO / "jobs" / "dedup.py", str(out), "--config", str(cluster_config),
+                       log=tmp_path / "dedup.log", cwd=tmp_path, py_files=pyfiles)
+    _assert_ran_on_cluster(cluster, text, apps)
+    run_dedup(spark, run_copy, cfg)
+    for t in DEDUP_TABLES:
+        assert_same_table(out / t, run_copy.table(t), t, file_level=True)
+
+    # annotate with the same student on both sides
+    apps = _apps(cluster)
+    text = cluster.run(REPO / "jobs" / "annotate.py", str(out), "--model", str(student_dir),
+                       "--config", str(cluster_config), log=tmp_path / "annotate.log", cwd=tmp_path, py_files=pyfiles)
+    _assert_ran_on_cluster(cluster, text, apps)
+    run_annotate(spark, run_copy, cfg, model=str(student_dir))
+    n = assert_same_table(out / "annotations", run_copy.table("annotations"), "annotations", file_level=True)
+    assert n == rows["paragraphs"]
 
 
 def test_lost_worker_mid_ingest(cluster, pyfiles, cluster_config, sample_dir, ingested_run, tmp_path):
-    """Kill worker 1 (its JVM, executors, Python workers) once the first input unit is staged —
+    """Kill worker 1 (its JVM, executors and Python workers) once the first input unit is staged —
     the other units' parse jobs are then running on both workers — and check the run completes
     with exactly the fault-free tables."""
-    out, log = tmp_path / "run", tmp_path / "ingest-fault.log"
+    out, log = tmp_path / "cluster-run", tmp_path / "ingest-fault.log"
+    apps = _apps(cluster)
     driver = cluster.submit(REPO / "jobs" / "ingest.py", *_ingest_args(sample_dir, out, cluster_config),
                             log=log, cwd=tmp_path, py_files=pyfiles)
     deadline = time.time() + 600
@@ -85,7 +143,8 @@ def test_lost_worker_mid_ingest(cluster, pyfiles, cluster_config, sample_dir, in
     rc = driver.wait(timeout=600)
     text = log.read_text(errors="replace")
     assert rc == 0, f"ingest failed after losing a worker:\n{text[-6000:]}"
-    # The loss was real and hit running work: the driver saw the executor go and retried its tasks.
+    _assert_ran_on_cluster(cluster, text, apps)
+    # The loss was real and hit running work: the driver saw the executor go and re-ran its tasks.
     assert "Lost executor" in text or "ExecutorLostFailure" in text, text[-4000:]
     assert text.count("ingest: staged") == 4 and staged_before_kill < 4
     for table in INGEST_TABLES:

@@ -141,7 +141,7 @@ class StandaloneCluster:
         self._procs.append(proc)
         return proc, log
 
-    def start(self, timeout: float = 90) -> "StandaloneCluster":
+    def start(self, timeout: float = 180) -> "StandaloneCluster":
         self.root.mkdir(parents=True, exist_ok=True)
         for attempt in range(3):  # a port picked free can be taken before the JVM binds it
             port = free_port()
@@ -154,19 +154,27 @@ class StandaloneCluster:
                 if attempt == 2:
                     raise
         self.master_url = f"spark://127.0.0.1:{port}"
-        for _ in range(self.n_workers):
-            self.add_worker(timeout)
+        # Workers start in parallel (JVM start-up dominates), then each must register.
+        launched = [self._launch_worker() for _ in range(self.n_workers)]
+        for proc, log in launched:
+            _wait_for(log, "Successfully registered with master", proc, timeout, log.stem)
         return self
 
-    def add_worker(self, timeout: float = 90) -> subprocess.Popen:
+    def _launch_worker(self) -> tuple[subprocess.Popen, Path]:
         name = f"worker-{len(self.workers)}"
-        work_dir = self.root / name
         proc, log = self._launch(name, "org.apache.spark.deploy.worker.Worker", self.master_url,
                                  "--host", "127.0.0.1", "--webui-port", "0", "--cores", str(self.cores),
-                                 "--memory", self.memory, "--work-dir", str(work_dir))
-        _wait_for(log, "Successfully registered with master", proc, timeout, name)
+                                 "--memory", self.memory, "--work-dir", str(self.root / name))
         self.workers.append(proc)
+        return proc, log
+
+    def add_worker(self, timeout: float = 180) -> subprocess.Popen:
+        proc, log = self._launch_worker()
+        _wait_for(log, "Successfully registered with master", proc, timeout, log.stem)
         return proc
+
+    def work_dirs(self) -> list[Path]:
+        return [self.root / f"worker-{i}" for i in range(len(self.workers))]
 
     def kill_worker(self, index: int) -> None:
         """SIGKILL a worker's whole process group: its JVM, its executor JVMs and their Python
@@ -195,9 +203,11 @@ class StandaloneCluster:
 
     def alive_pids(self) -> list[int]:
         """PIDs still alive in the process groups this cluster started (empty after stop())."""
-        out = subprocess.run(["ps", "-eo", "pid=,pgid="], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat="], capture_output=True, text=True, check=True).stdout
         groups = {p.pid for p in self._procs}
-        return [int(pid) for pid, pgid in (line.split() for line in out.splitlines()) if int(pgid) in groups]
+        # Zombies (stat Z) are dead already: orphans wait there until init reaps them.
+        return [int(pid) for pid, pgid, stat in (line.split() for line in out.splitlines())
+                if int(pgid) in groups and not stat.startswith("Z")]
 
     # -- jobs
     def submit_cmd(self, script: str | Path, *args: str, py_files: Path | None = None,

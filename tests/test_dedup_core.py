@@ -128,3 +128,14 @@ def test_exact_jaccard_of_planted_edits(texts):
     assert exact_jaccard(text, perturb(text, "reorder", 0, rng)) > 0.9
     assert exact_jaccard(text, perturb(text, "substitute", 25, rng)) < 0.5
     assert jaccard([], []) == 0.0
+
+
+def test_cli_help_and_registration():
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["dedup", "--help"])
+    assert result.exit_code == 0
+    for option in ("--config", "--master", "--set", "--overwrite", "--threshold", "--no-verify"):
+        assert option in result.output

@@ -168,10 +168,9 @@ def test_min_shingle_guard_is_what_keeps_short_texts_apart(spark, planted, tmp_p
     write_run(run, short, articles_table(short.column("article_id").to_pylist()))
     loose = PipelineConfig.model_validate({"dedup": {"min_shingles": 1, "threshold": 0.3}})
     run_dedup(spark, run, loose)
-    glued = _read(run, "dedup")
-    assert max(r["cluster_size"] for r in glued) > 1  # without the guard, templates glue together
-    run_dedup(spark, run, PipelineConfig.model_validate({"dedup": {"threshold": 0.3}}), overwrite=True)
-    assert all(r["cluster_size"] == 1 for r in _read(run, "dedup"))
+    # Without the guard, templated short texts glue together; with it (test_short_texts_are_not_glued,
+    # same texts inside the main run) every one stays its own cluster.
+    assert max(r["cluster_size"] for r in _read(run, "dedup")) > 1
 
 
 def test_ingested_sample(spark, request):

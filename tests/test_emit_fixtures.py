@@ -121,7 +121,7 @@ def make_tiny_run(root: Path) -> RunDir:
                     "domain": {"macro_f1": 0.82, "accuracy": 0.9},
                     "educational_score": {"mae": 0.61, "spearman": 0.55}}})
     (model / "_COMPLETE").write_text(json.dumps({"rows": 0}))
-    write_json_atomic(run.report("ingest"), {"stage": "ingest", "inputs": 7, "articles": 6, "paragraphs": 14})
+    write_json_atomic(run.report("ingest"), {"stage": "ingest", "documents": {"seen": 8, "parsed": 7, "quarantined": 1}})
     return run
 
 

@@ -196,3 +196,25 @@ def test_filelist_wins_over_the_xml():
     other = {"article_id": "PMC1", "license": "CC BY", "commercial": True}
     apply_package_metadata(other, [], None, "oa_other", single=True)
     assert other["commercial"] is False and other["license"] == "CC BY"
+
+
+def test_fsspec_urls_are_discovered_and_read(bulk_dir: Path):
+    """Any fsspec filesystem works (here the in-process memory:// one; s3://, gs://, hdfs:// alike)."""
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    base = bulk_dir / "oa_other" / "xml" / STEM.format(g="oa_other")
+    for suffix in (".tar.gz", ".filelist.csv"):
+        mem.pipe(f"/bucket/pmc/oa_other/{base.name}{suffix}", Path(f"{base}{suffix}").read_bytes())
+    mem.pipe("/bucket/pmc/loose/x.nxml", (bulk_dir.parent / "jats-other" / "elife" / "elife00005.xml").read_bytes())
+    try:
+        found = discover_inputs(["memory://bucket/pmc"])
+        pkg, files = found.units
+        assert pkg.url == f"memory:///bucket/pmc/oa_other/{base.name}.tar.gz"
+        assert pkg.filelist_url.endswith(".filelist.csv") and pkg.name == f"pmc/oa_other/{base.name}.tar.gz"
+        docs = list(read_unit(pkg, MAX))
+        assert len(docs) == 15 and all(d.meta.license == "NO-CC CODE" for d in docs)
+        (doc,) = list(read_unit(files, MAX))
+        assert doc.source == "pmc/loose/x.nxml" and doc.data.startswith(b"<?xml")
+    finally:
+        mem.rm("/bucket", recursive=True)

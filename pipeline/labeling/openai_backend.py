@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # get the same answer). Other 4xx (401, 403, 404, ...) are configuration errors: the run stops.
 CONTENT_4XX = {400, 413, 422}
 RETRY_STATUS = {408, 409, 425, 429}
+POOL_CONNECTIONS = 16  # connections per httpx client (see _run)
 
 
 class RequestFailed(Exception):
@@ -49,6 +50,30 @@ def request_body(model: str, messages: list[dict], cfg: LabelConfig) -> dict:
     return body
 
 
+class _BodyEncoder:
+    """Encodes request bodies fast: everything but the paragraph is serialised once (the system
+    prompt and the schema are most of the bytes), the paragraph's JSON string is spliced in."""
+
+    _MARK = "\u0000PARAGRAPH\u0000"
+
+    def __init__(self, model: str, cfg: LabelConfig):
+        self.model, self.cfg = model, cfg
+        self._template: tuple[bytes, bytes] | None = None
+        self._messages_prefix: list[dict] | None = None
+
+    def encode(self, messages: list[dict]) -> bytes:
+        head, last = messages[:-1], messages[-1]
+        if self._template is None:
+            self._messages_prefix = head
+            marked = head + [{"role": last["role"], "content": self._MARK}]
+            before, after = json.dumps(request_body(self.model, marked, self.cfg)).split(json.dumps(self._MARK), 1)
+            self._template = (before.encode(), after.encode())
+        if head != self._messages_prefix or set(last) != {"role", "content"}:
+            return json.dumps(request_body(self.model, messages, self.cfg)).encode()  # not the usual shape
+        before, after = self._template
+        return before + json.dumps(last["content"]).encode() + after
+
+
 class OpenAIBackend:
     name = "openai"
 
@@ -58,6 +83,7 @@ class OpenAIBackend:
         self._api_key = api_key if api_key is not None else os.environ.get(cfg.api_key_env) or None
         self._stop = False
         self._consecutive_failures = 0
+        self._encoder = _BodyEncoder(model, cfg)
 
     def scrub(self, text: str | None) -> str | None:
         """Remove the API key from any text that may be stored or logged (servers echo headers)."""
@@ -115,7 +141,7 @@ class OpenAIBackend:
         raise RequestFailed(reason)
 
     async def _label_one(self, client: httpx.AsyncClient, item: Item, sink: Sink, stats: Stats) -> None:
-        payload = json.dumps(request_body(self.model, item.messages, self.cfg)).encode()
+        payload = self._encoder.encode(item.messages)
         prompt_tokens = completion_tokens = 0
         for attempt in range(1, self.cfg.max_invalid_retries + 2):
             try:
@@ -158,19 +184,30 @@ class OpenAIBackend:
                          attempt, prompt_tokens, completion_tokens))
 
     async def _run(self, items: list[Item], sink: Sink, stats: Stats) -> None:
-        limits = httpx.Limits(max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency)
+        # Several small connection pools instead of one big one: httpcore scans its whole pool for
+        # every request (quadratic in connections), which at 256 in flight made the client, not the
+        # server, the bottleneck (~17 ms of CPU per request, measured). With pools of
+        # POOL_CONNECTIONS the bookkeeping stays in the tens of microseconds.
+        concurrency = max(1, self.cfg.concurrency)
+        n_pools = -(-concurrency // POOL_CONNECTIONS)
+        per_pool = -(-concurrency // n_pools)
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
         timeout = httpx.Timeout(self.cfg.timeout_s, connect=min(10.0, self.cfg.timeout_s))
         queue = iter(items)
+        clients = [httpx.AsyncClient(base_url=self.base_url, headers=self._headers(), limits=limits,
+                                     timeout=timeout) for _ in range(n_pools)]
 
-        async with httpx.AsyncClient(base_url=self.base_url, headers=self._headers(), limits=limits,
-                                     timeout=timeout) as client:
-            async def worker() -> None:
-                for item in queue:  # a shared iterator: each item is taken by exactly one worker
-                    if self._stop:
-                        return
-                    await self._label_one(client, item, sink, stats)
+        async def worker(client: httpx.AsyncClient) -> None:
+            for item in queue:  # a shared iterator: each item is taken by exactly one worker
+                if self._stop:
+                    return
+                await self._label_one(client, item, sink, stats)
 
-            await asyncio.gather(*(worker() for _ in range(max(1, self.cfg.concurrency))))
+        try:
+            await asyncio.gather(*(worker(clients[i % n_pools]) for i in range(concurrency)))
+        finally:
+            for client in clients:
+                await client.aclose()
 
     def run(self, items: list[Item], sink: Sink, stats: Stats) -> None:
         started = time.perf_counter()

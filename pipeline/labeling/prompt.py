@@ -35,8 +35,8 @@ Be strict at the top: 4 is uncommon and 5 is rare.
 
 4. language: the ISO 639-1 code (two lowercase letters) of the paragraph's main language, e.g. "en", "pt", "es", "fr".
 
-Reply with exactly one JSON object on one line and nothing else, with these four keys in this order and no others:
-{"document_type": "study", "domain": "biomedical", "educational_score": 3, "language": "en"}"""
+Reply with exactly one compact JSON object and nothing else, with these four keys in this order and no others:
+{"document_type":"study","domain":"biomedical","educational_score":3,"language":"en"}"""
 
 USER_TEMPLATE = "Paragraph:\n{paragraph}"
 

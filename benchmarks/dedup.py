@@ -1,0 +1,244 @@
+"""Dedup benchmark: signature throughput per core (ours vs datasketch's naive loop vs datatrove),
+end-to-end Spark time at several corpus sizes, precision/recall against exact Jaccard.
+
+    python benchmarks/dedup.py --sizes 100000 300000 --master local[2] --out /tmp/dedup-bench
+
+Corpora are real paragraphs (tests/data/annotation/reference-labels.jsonl) replicated: copy 0 of
+each text is the original; further copies are, at random, exact copies (cosmetic changes only),
+near copies (1–3 word substitutions / insertions / deletions) or distinct variants (a third of
+the words substituted, so they are not duplicates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipeline.config import PipelineConfig, SparkConfig  # noqa: E402
+from pipeline.dedup.minhash import MinHasher  # noqa: E402
+from pipeline.dedup.normalize import normalize  # noqa: E402
+from pipeline.dedup.planted import (articles_table, exact_jaccard, paragraphs_table, perturb,  # noqa: E402
+                                    write_run)
+from pipeline.dedup.shingles import shingle_hashes, shingle_strings  # noqa: E402
+
+log = logging.getLogger("bench.dedup")
+REFERENCE = REPO / "tests" / "data" / "annotation" / "reference-labels.jsonl"
+
+
+def load_all_texts() -> list[str]:
+    return [json.loads(line)["text"] for line in REFERENCE.open(encoding="utf-8")]
+
+
+# ------------------------------------------------------------------------------- signatures/s
+def bench_signatures(texts: list[str], naive_docs: int) -> dict:
+    cfg = PipelineConfig().dedup
+    hasher = MinHasher(cfg.num_perm, cfg.seed, cfg.bands, cfg.rows)
+    t = time.perf_counter()
+    norms = [normalize(x) for x in texts]
+    t_norm = time.perf_counter() - t
+
+    t = time.perf_counter()
+    for i in range(0, len(norms), cfg.batch_size):
+        hasher.signatures(*shingle_hashes(norms[i:i + cfg.batch_size], cfg.shingle_size))
+    t_ours = time.perf_counter() - t
+
+    from datasketch import MinHash
+    sub = norms[:naive_docs]
+    t = time.perf_counter()
+    for norm in sub:  # datasketch's straightforward loop (default sha1_hash32, affine32)
+        m = MinHash(num_perm=cfg.num_perm, seed=cfg.seed)
+        for s in shingle_strings(norm, cfg.shingle_size):
+            m.update(s.encode("utf-8"))
+    t_naive = time.perf_counter() - t
+
+    out = {
+        "docs": len(norms),
+        "avg_shingles": float(np.mean([max(len(n.split(" ")) - 4, 0) if n else 0 for n in norms])),
+        "normalise_docs_per_s": len(norms) / t_norm,
+        "ours_docs_per_s": len(norms) / t_ours,
+        "naive_docs_per_s": len(sub) / t_naive,
+        "ours_with_normalise_docs_per_s": len(norms) / (t_ours + t_norm),
+        "naive_with_normalise_docs_per_s": 1 / (t_naive / len(sub) + t_norm / len(norms)),
+    }
+    out["datatrove_docs_per_s"] = bench_datatrove(texts[:naive_docs])
+    return out
+
+
+def bench_datatrove(texts: list[str]) -> float | None:
+    """datatrove's MinhashDedupSignature (stage 1) on the same texts; includes its normalisation."""
+    try:
+        from datatrove.data import Document
+        from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+        from datatrove.utils.hashing import HashConfig
+        from datatrove.utils.text import TextNormConfig
+        from datatrove.utils.word_tokenizers import WordTokenizer
+
+        class Whitespace(WordTokenizer):  # nltk/spacy are not installed; text is simplified already
+            def word_tokenize(self, text):
+                return text.split()
+
+            def sent_tokenize(self, text):
+                return [text]
+
+            def span_tokenize(self, text):
+                return [(0, len(text))]
+
+        tmp = tempfile.mkdtemp(prefix="dt-minhash-")
+        step = MinhashDedupSignature(tmp, config=MinhashConfig(
+            n_grams=5, num_buckets=16, hashes_per_bucket=8, hash_config=HashConfig(precision=32, hash_fc="sha1"),
+            norm_config=TextNormConfig(norm_numbers=False)), language=Whitespace())
+        docs = [Document(text=x, id=str(i)) for i, x in enumerate(texts)]
+        t = time.perf_counter()
+        step.run(iter(docs), rank=0, world_size=1)  # writes its bucket files, returns nothing
+        elapsed = time.perf_counter() - t
+        shutil.rmtree(tmp, ignore_errors=True)
+        return len(texts) / elapsed
+    except Exception as err:  # report, never fail the benchmark on the optional comparison
+        log.warning("datatrove signature step could not run: %r", err)
+        return None
+
+
+# --------------------------------------------------------------------------------- corpora
+def build_corpus(texts: list[str], size: int, seed: int = 0):
+    """(rows, families): rows (article_id, ordinal, text); families[src] = paragraph ids of copies."""
+    rng = random.Random(seed)
+    rows, origin = [], []
+    for i in range(size):
+        src = i % len(texts)
+        copy = i // len(texts)
+        text = texts[src]
+        if copy:
+            roll = rng.random()
+            if roll < 0.3:
+                text = perturb(text, "cosmetic", 0, rng)
+            elif roll < 0.6:
+                text = perturb(text, rng.choice(["substitute", "insert", "delete"]), rng.randint(1, 3), rng)
+            else:
+                text = perturb(text, "substitute", max(1, len(text.split()) // 3), rng)
+        rows.append((f"PMC{100000 + i // 8}", i % 8, text))
+        origin.append(src)
+    return rows, origin
+
+
+def pair_quality(run_root: Path, rows, origin, sample: int, seed: int = 1) -> dict:
+    """Precision/recall at J ≥ 0.85 (and at the 0.8 threshold) against exact Jaccard, on a sample
+    of pairs: copies of the same source (where true pairs live) and same-cluster pairs."""
+    import pyarrow.parquet as pq
+
+    dedup = pq.read_table(run_root / "dedup", columns=["paragraph_id", "cluster_id"]).to_pydict()
+    cluster = dict(zip(dedup["paragraph_id"], dedup["cluster_id"]))
+    ids = [f"{a}:{o:05d}" for a, o, _ in rows]
+    text = dict(zip(ids, (t for _, _, t in rows)))
+    rng = random.Random(seed)
+    by_src: dict[int, list[str]] = {}
+    for pid, src in zip(ids, origin):
+        by_src.setdefault(src, []).append(pid)
+    families = [v for v in by_src.values() if len(v) > 1]
+    truth_pairs = [tuple(rng.sample(rng.choice(families), 2)) for _ in range(sample)]
+    by_cluster: dict[str, list[str]] = {}
+    for pid, cid in cluster.items():
+        by_cluster.setdefault(cid, []).append(pid)
+    multi = [v for v in by_cluster.values() if len(v) > 1]
+    predicted_pairs = [tuple(rng.sample(rng.choice(multi), 2)) for _ in range(sample)] if multi else []
+    out = {}
+    for cut in (0.85, 0.8):
+        pos = [(a, b) for a, b in truth_pairs if exact_jaccard(text[a], text[b]) >= cut]
+        recall = sum(cluster[a] == cluster[b] for a, b in pos) / len(pos) if pos else None
+        precision = (sum(exact_jaccard(text[a], text[b]) >= cut for a, b in predicted_pairs) / len(predicted_pairs)
+                     if predicted_pairs else None)
+        out[f"J>={cut}"] = {"recall": recall, "true_pairs": len(pos), "precision": precision,
+                            "predicted_pairs": len(predicted_pairs)}
+    return out
+
+
+# ------------------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--shuffle-partitions", type=int, default=16)
+    parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--naive-docs", type=int, default=600, help="docs timed with the slow loops")
+    parser.add_argument("--pr-sample", type=int, default=2000)
+    parser.add_argument("--out", default=None, help="work folder (default: a temp dir, removed)")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j",):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    texts = load_all_texts()
+    results: dict = {"signatures": bench_signatures(texts, args.naive_docs), "spark": [], "quality": None}
+    sig = results["signatures"]
+    log.info("signatures: %s", json.dumps(sig))
+
+    work = Path(args.out or tempfile.mkdtemp(prefix="dedup-bench-"))
+    if args.sizes:
+        from jobs.dedup import run_dedup
+        from pipeline.rundir import RunDir
+        from pipeline.spark import get_spark
+
+        spark = get_spark(SparkConfig(master=args.master, shuffle_partitions=args.shuffle_partitions,
+                                      driver_memory=args.driver_memory, show_progress=False, log_level="ERROR"))
+        cores = spark.sparkContext.defaultParallelism
+        for k, size in enumerate(args.sizes):
+            rows, origin = build_corpus(texts, size)
+            run = RunDir(work / f"run-{size}")
+            shutil.rmtree(run.root, ignore_errors=True)
+            write_run(run, paragraphs_table(rows), articles_table([r[0] for r in rows]))
+            t = time.perf_counter()
+            report = run_dedup(spark, run, PipelineConfig())
+            elapsed = time.perf_counter() - t
+            results["spark"].append({"paragraphs": size, "seconds": round(elapsed, 1), "cores": cores,
+                                     "exact_duplicates": report["exact_duplicates"],
+                                     "near_duplicates": report["near_duplicates"],
+                                     "candidate_pairs": report["lsh"]["candidate_pairs"],
+                                     "largest_cluster": report["largest_cluster"], "timings": report["timings"]})
+            log.info("spark %d paragraphs: %.1fs %s", size, elapsed, report["timings"])
+            if k == 0:
+                results["quality"] = pair_quality(run.root, rows, origin, args.pr_sample)
+            del rows, origin
+        spark.stop()
+    if not args.out:
+        shutil.rmtree(work, ignore_errors=True)
+
+    # ---- the table
+    lines = ["| measure | value | ratio |", "|---|---|---|"]
+    naive = sig["naive_docs_per_s"]
+    lines.append(f"| signatures/s per core, ours (numpy, batch) | {sig['ours_docs_per_s']:.0f} | {sig['ours_docs_per_s'] / naive:.1f}× naive |")
+    lines.append(f"| signatures/s per core, datasketch naive `update` loop | {naive:.0f} | 1.0× |")
+    if sig.get("datatrove_docs_per_s"):
+        lines.append(f"| signatures/s per core, datatrove MinhashDedupSignature (incl. its normalisation) | "
+                     f"{sig['datatrove_docs_per_s']:.0f} | {sig['datatrove_docs_per_s'] / naive:.1f}× naive |")
+    lines.append(f"| incl. normalisation: ours / naive | {sig['ours_with_normalise_docs_per_s']:.0f} / "
+                 f"{sig['naive_with_normalise_docs_per_s']:.0f} | "
+                 f"{sig['ours_with_normalise_docs_per_s'] / sig['naive_with_normalise_docs_per_s']:.1f}× |")
+    base = results["spark"][0] if results["spark"] else None
+    for r in results["spark"]:
+        growth = (r["seconds"] / base["seconds"]) / (r["paragraphs"] / base["paragraphs"])
+        lines.append(f"| end-to-end Spark, {r['paragraphs']:,} paragraphs ({r['cores']} cores) | {r['seconds']:.0f} s "
+                     f"({r['paragraphs'] / r['seconds']:.0f}/s) | time ratio / size ratio = {growth:.2f} |")
+    if results["quality"]:
+        for cut, q in results["quality"].items():
+            lines.append(f"| {cut}: recall / precision (sampled pairs) | {q['recall']:.3f} / {q['precision']:.3f} | "
+                         f"{q['true_pairs']} true, {q['predicted_pairs']} predicted pairs |")
+    table = "\n".join(lines)
+    print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps({**results, "table": table}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

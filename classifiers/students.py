@@ -1,0 +1,64 @@
+"""Finding and loading a saved student: ``RUN_DIR/model/`` holds one folder per student.
+
+    model/
+      model_card.json          label source + hash, prompt_version, labeller, metrics, default student
+      fasttext/                FastTextStudent (student.json + one .bin per head)
+      transformer/             TransformerStudent (student.json + encoder/ + heads.safetensors)
+      cascade/                 FastTextStudent trained on the transformer's pseudo-labels
+
+Any of these folders (or the parent, with a student name) can be given to ``predict``/``annotate``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+STUDENTS = ("fasttext", "transformer", "cascade")
+CARD = "model_card.json"
+
+
+def resolve_student_dir(model: str | os.PathLike[str], student: str | None = None) -> Path:
+    """The folder of one student: ``model`` itself when it holds a student.json, else
+    ``model/<student>`` (default: the card's ``default_student``)."""
+    path = Path(model)
+    if (path / "student.json").exists():
+        if student and student != _student_name(path):
+            raise ValueError(f"{path} holds the {_student_name(path)} student, not {student}")
+        return path
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model folder (run `pmc-enrich train` first)")
+    if student is None:
+        card = path / CARD
+        student = json.loads(card.read_text()).get("default_student") if card.exists() else None
+        student = student or "fasttext"
+    if student not in STUDENTS:
+        raise ValueError(f"unknown student {student!r}; expected one of {STUDENTS}")
+    sub = path / student
+    if not (sub / "student.json").exists():
+        have = [s for s in STUDENTS if (path / s / "student.json").exists()]
+        raise FileNotFoundError(f"{path}: no {student} student here (have: {have or 'none'})")
+    return sub
+
+
+def _student_name(path: Path) -> str:
+    card = json.loads((path / "student.json").read_text())
+    return card.get("student", card.get("kind"))
+
+
+def student_card(path: str | os.PathLike[str]) -> dict:
+    return json.loads((Path(path) / "student.json").read_text())
+
+
+def load_student(path: str | os.PathLike[str], device: str | None = None):
+    """Load a student folder (fastText or transformer, by its student.json ``kind``)."""
+    path = Path(path)
+    kind = student_card(path).get("kind")
+    if kind == "fasttext":
+        from classifiers.fasttext_student import FastTextStudent
+        return FastTextStudent.load(path)
+    if kind == "transformer":
+        from classifiers.transformer import TransformerStudent  # torch only when asked for
+        return TransformerStudent.load(path, device=device)
+    raise ValueError(f"{path}: unknown student kind {kind!r}")

@@ -1,0 +1,177 @@
+"""Annotate every paragraph of a run with a trained student → the `annotations/` sidecar.
+
+The student's folder is shipped with the job (``SparkContext.addFile``, recursive) and loaded once
+per Python worker (a module-level cache; workers are reused across tasks), never per row or batch.
+Scoring runs over Arrow record batches (``mapInArrow``). Output is sorted by paragraph_id: the same
+paragraphs and model give the same rows. A complete sidecar made by the same classifier_version
+is kept on rerun (``--overwrite`` to redo); the table appears atomically.
+
+    spark-submit jobs/annotate.py RUN_DIR [--model DIR] [--student fasttext|transformer|cascade]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+from classifiers.io import context_from_columns, prediction_arrays
+from classifiers.students import resolve_student_dir, student_card
+from pipeline.config import PipelineConfig
+from pipeline.rundir import RunDir, write_json_atomic, write_spark_table
+from schemas import to_spark
+from schemas.annotations import ANNOTATIONS
+
+log = logging.getLogger(__name__)
+
+STAGE = "annotate"
+TABLE = "annotations"
+
+# Executor side: the loaded student, keyed by classifier_version (one model per worker process).
+_STUDENTS: dict[str, object] = {}
+# Driver side: model folders already shipped in this SparkContext (addFile refuses re-adding a path).
+_SHIPPED: dict[tuple[int, str], str] = {}
+
+
+def _executor_student(version: str, shipped_name: str, device: str):
+    student = _STUDENTS.get(version)
+    if student is None:
+        from pyspark import SparkFiles
+
+        from classifiers.students import load_student
+
+        _STUDENTS.clear()  # one model per worker: a new version replaces the old one
+        student = _STUDENTS[version] = load_student(SparkFiles.get(shipped_name), device=device)
+    return student
+
+
+def score_batches(batches: Iterator[pa.RecordBatch], version: str, shipped_name: str,
+                  device: str) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: paragraph batches in, annotation batches out (ANNOTATIONS schema)."""
+    student = _executor_student(version, shipped_name, device)
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        data = batch.to_pydict()
+        preds = student.predict(data["text"], context_from_columns(data))
+        cols = prediction_arrays(preds)
+        cols["paragraph_id"] = batch.column(batch.schema.get_field_index("paragraph_id"))
+        cols["classifier_version"] = pa.array([version] * batch.num_rows, pa.string())
+        yield pa.RecordBatch.from_arrays([cols[f.name] for f in ANNOTATIONS], schema=ANNOTATIONS)
+
+
+def _ship(spark, student_dir: Path, version: str) -> str:
+    """addFile a copy of the student folder named after its version; once per SparkContext."""
+    sc = spark.sparkContext
+    key = (id(sc._jsc), version)
+    if key not in _SHIPPED:
+        stage = Path(tempfile.mkdtemp(prefix="pmc-enrich-model-")) / version
+        shutil.copytree(student_dir, stage)
+        sc.addFile(str(stage), recursive=True)
+        _SHIPPED[key] = version
+    return _SHIPPED[key]
+
+
+def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = None, student: str | None = None,
+                 overwrite: bool = False) -> dict:
+    """Score every paragraph with the chosen student and publish ``annotations/``."""
+    from pyspark.sql import functions as F
+
+    ac = cfg.annotate
+    run.clean_temporaries()
+    if not run.is_complete("paragraphs"):
+        raise FileNotFoundError(f"{run.table('paragraphs')}: not ingested yet (run `pmc-enrich ingest`)")
+    student_dir = resolve_student_dir(model or ac.model or run.table("model"), student or ac.student)
+    card = student_card(student_dir)
+    version = card["version"]
+    done = run.marker(TABLE)
+    if done and not overwrite and done.get("classifier_version") == version:
+        log.info("annotations/ already complete for %s; skipping (use --overwrite)", version)
+        report = _read_report(run)
+        report["skipped"] = True
+        return report
+
+    paras = spark.read.parquet(str(run.table("paragraphs")))
+    n_paragraphs = paras.count()
+    cols = ["paragraph_id", "text"]
+    use = set(card.get("context_features", []))
+    if "zone" in use:
+        cols.append("zone")
+    if "section" in use:
+        cols.append("section_path")
+    df = paras.select(*cols, *(["article_id"] if "article_type" in use else []))
+    if "article_type" in use and run.is_complete("articles"):
+        arts = spark.read.parquet(str(run.table("articles"))).select("article_id", "article_type")
+        df = df.join(F.broadcast(arts), "article_id", "left").drop("article_id")
+    elif "article_type" in use:
+        df = df.drop("article_id")
+
+    shipped = _ship(spark, student_dir, version)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ac.batch_size))
+    scorer = functools.partial(score_batches, version=version, shipped_name=shipped, device=ac.device)
+    out = df.mapInArrow(scorer, to_spark(ANNOTATIONS))
+    t0 = time.time()
+    partitions = max(1, spark.sparkContext.defaultParallelism)
+    write_spark_table(out, run, TABLE, meta={"classifier_version": version, "student": card.get("student"),
+                                             "rows": n_paragraphs},
+                      partitions=partitions, sort_by=["paragraph_id"])
+    seconds = time.time() - t0
+    # One aggregation pass over the written table: row count, score summary, class counts.
+    from classifiers.heads import DOCUMENT_TYPE, DOMAIN
+
+    written = spark.read.parquet(str(run.table(TABLE)))
+    aggs = [F.count("*").alias("rows"), F.avg("educational_score").alias("mean_score"),
+            F.avg((F.col("educational_score") >= 3).cast("double")).alias("keep_share")]
+    aggs += [F.sum((F.col(h.name) == c).cast("long")).alias(f"{h.name}:{c}")
+             for h in (DOCUMENT_TYPE, DOMAIN) for c in h.classes]
+    stats = written.agg(*aggs).first().asDict()
+    counts = {h.name: {c: int(stats[f"{h.name}:{c}"] or 0) for c in h.classes} for h in (DOCUMENT_TYPE, DOMAIN)}
+    if stats["rows"] != n_paragraphs:
+        raise RuntimeError(f"annotations has {stats['rows']} rows for {n_paragraphs} paragraphs")
+    report = {
+        "stage": STAGE, "skipped": False, "student_dir": str(student_dir), "student": card.get("student"),
+        "classifier_version": version, "paragraphs": n_paragraphs, "rows": stats["rows"],
+        "seconds": round(seconds, 2), "paragraphs_per_s": round(n_paragraphs / seconds, 1) if seconds else None,
+        "mean_educational_score": stats["mean_score"], "keep_share_at_3": stats["keep_share"], "counts": counts,
+        "context_features": sorted(use), "partitions": partitions,
+    }
+    write_json_atomic(run.report(STAGE), report)
+    return report
+
+
+def _read_report(run: RunDir) -> dict:
+    import json
+    path = run.report(STAGE)
+    return json.loads(path.read_text()) if path.exists() else {"stage": STAGE}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import json
+
+    from pipeline.config import load_config
+    from pipeline.logs import setup_logging
+    from pipeline.spark import get_spark
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir")
+    ap.add_argument("--model")
+    ap.add_argument("--student", choices=["fasttext", "transformer", "cascade"])
+    ap.add_argument("--config")
+    ap.add_argument("--overwrite", action="store_true")
+    args = ap.parse_args(argv)
+    setup_logging()
+    cfg = load_config(args.config)
+    report = run_annotate(get_spark(cfg.spark), RunDir(args.run_dir), cfg, model=args.model, student=args.student,
+                          overwrite=args.overwrite)
+    print(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""The whole pipeline in order, resumable: ingest → dedup → sample → label → train → annotate →
+emit (every recipe) → catalog → report.
+
+    spark-submit jobs/run.py --config configs/sample.yaml
+
+A stage is skipped when its outputs are complete (``_COMPLETE`` markers and its report), so a run
+killed at any point resumes where it stopped: finished stages are skipped, the interrupted one
+restarts from its own resumable state (every table is published atomically; leftovers of a killed
+write, ``.tmp-*`` folders, are removed first). ``overwrite`` redoes every stage.
+
+Relative paths in a config file (inputs, out, label.path, ...) are resolved against the folder
+holding the config file; paths given on the command line against the current directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from pipeline.config import PipelineConfig, apply_overrides
+from pipeline.rundir import RunDir, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
+
+
+class RunError(RuntimeError):
+    """A stage cannot run (missing module, bad config); the message says which and why."""
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _is_pathlike(value: str) -> bool:
+    return "/" in value or value.endswith((".yaml", ".yml", ".jsonl", ".json", ".parquet"))
+
+
+def _resolve(base: Path, value: Any) -> Any:
+    if isinstance(value, str) and value and not Path(value).is_absolute() and "://" not in value:
+        return str((base / value).resolve())
+    return value
+
+
+def resolve_config_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make the path-valued keys of a raw config mapping absolute, relative to ``base``."""
+    data = json.loads(json.dumps(data))  # deep copy
+    if isinstance(data.get("inputs"), list):
+        data["inputs"] = [_resolve(base, v) for v in data["inputs"]]
+    if "out" in data:
+        data["out"] = _resolve(base, data["out"])
+    for section, keys in {"label": ("path", "cache_dir"), "train": ("labels",), "annotate": ("model",)}.items():
+        node = data.get(section)
+        if isinstance(node, dict):
+            for key in keys:
+                if key in node:
+                    node[key] = _resolve(base, node[key])
+    label = data.get("label")
+    if isinstance(label, dict) and isinstance(label.get("input"), str) and _is_pathlike(label["input"]):
+        label["input"] = _resolve(base, label["input"])
+    emit = data.get("emit")
+    if isinstance(emit, dict):
+        if isinstance(emit.get("recipe_dirs"), list):
+            emit["recipe_dirs"] = [_resolve(base, v) for v in emit["recipe_dirs"]]
+        if isinstance(emit.get("recipes"), list):
+            emit["recipes"] = [_resolve(base, v) if isinstance(v, str) and _is_pathlike(v) else v
+                               for v in emit["recipes"]]
+    return data
+
+
+def load_run_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """The config file (default: the bundled demo ``configs/sample.yaml``) with its relative paths
+    resolved against its folder, then CLI overrides."""
+    path = Path(path) if path is not None else SAMPLE_CONFIG
+    if not path.is_file():
+        raise RunError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: the config must be a YAML mapping")
+    cfg = PipelineConfig.model_validate(resolve_config_paths(data, path.resolve().parent))
+    cfg = apply_overrides(cfg, overrides or {})
+    if not cfg.out:
+        raise RunError(f"{path}: `out` (the run directory) is required")
+    if not cfg.inputs:
+        raise RunError(f"{path}: `inputs` (a list of paths) is required")
+    return cfg
+
+
+# --------------------------------------------------------------------------- stages
+
+
+@dataclass
+class Stage:
+    name: str
+    outputs: list[str] = field(default_factory=list)  # tables whose markers prove completion
+    spark: bool = True
+    report: bool = True  # completion also needs reports/<name>.json
+
+    def module(self):
+        try:
+            return importlib.import_module(f"jobs.{self.name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"jobs.{self.name}":
+                raise RunError(f"stage {self.name!r} is not available: jobs/{self.name}.py is missing") from None
+            raise
+
+    def entry(self) -> Callable[..., dict]:
+        fn = getattr(self.module(), f"run_{self.name}", None)
+        if fn is None:
+            raise RunError(f"jobs/{self.name}.py has no run_{self.name}()")
+        return fn
+
+
+STAGES = [
+    Stage("ingest", ["articles", "paragraphs", "quarantine", "superseded"]),
+    Stage("dedup", ["dedup", "dedup_articles"]),
+    Stage("sample", ["sample"]),
+    Stage("label", ["labels"], spark=False),
+    Stage("train", ["model"]),
+    Stage("annotate", ["annotations"]),
+    Stage("emit"),
+    Stage("catalog", spark=False, report=False),
+    Stage("report", spark=False, report=False),
+]
+STAGE_NAMES = [s.name for s in STAGES]
+
+
+def stage_complete(stage: Stage, run: RunDir, cfg: PipelineConfig) -> bool:
+    """True when the stage has nothing left to do."""
+    if stage.name == "emit":
+        from jobs.emit import pending_recipes
+
+        return not pending_recipes(run, cfg) and run.report("emit").exists()
+    if stage.name == "catalog":
+        from pipeline.catalog import CATALOG_FILE, _stale
+
+        return not _stale(run, run.root / CATALOG_FILE)
+    if stage.name == "report":
+        html = run.reports / "report.html"
+        catalog = run.root / "catalog.duckdb"
+        return html.exists() and catalog.exists() and html.stat().st_mtime >= catalog.stat().st_mtime
+    done = all(run.is_complete(t) for t in stage.outputs)
+    return done and (not stage.report or run.report(stage.name).exists())
+
+
+def _call(stage: Stage, spark, run: RunDir, cfg: PipelineConfig, overwrite: bool) -> dict:
+    if stage.name == "catalog":
+        from pipeline.catalog import build_catalog
+
+        return build_catalog(run)
+    if stage.name == "report":
+        from pipeline.report import write_report
+
+        return write_report(run)
+    fn = stage.entry()
+    kwargs: dict[str, Any] = {}
+    params = inspect.signature(fn).parameters
+    if "overwrite" in params:
+        kwargs["overwrite"] = overwrite
+    if "progress" in params:
+        kwargs["progress"] = False  # one progress display: the stage bar
+    return fn(spark, run, cfg, **kwargs)
+
+
+def _brief(result: Any) -> dict[str, Any]:
+    """A few scalar figures of a stage report for the run summary."""
+    if not isinstance(result, dict):
+        return {}
+    out = {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool)) and k not in ("stage", "run")}
+    return dict(list(out.items())[:12])
+
+
+def run_pipeline(cfg: PipelineConfig, overwrite: bool = False, stages: list[str] | None = None,
+                 spark_factory: Callable[[], Any] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) every stage of ``stages`` (default all) in order; returns reports/run.json."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    if not cfg.out:
+        raise RunError("config has no `out` run directory")
+    selected = [s for s in STAGES if stages is None or s.name in stages]
+    unknown = set(stages or []) - set(STAGE_NAMES)
+    if unknown:
+        raise RunError(f"unknown stage(s) {sorted(unknown)}; stages: {STAGE_NAMES}")
+    run = RunDir(cfg.out)
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.clean_temporaries()  # leftovers of a killed run are never tables: drop them
+
+    spark = None
+
+    def get_spark():
+        nonlocal spark
+        if spark is None:
+            if spark_factory is not None:
+                spark = spark_factory()
+            else:
+                from pipeline.spark import get_spark as factory
+
+                spark = factory(cfg.spark)
+        return spark
+
+    summary: dict[str, Any] = {"run": str(run.root), "stages": {}}
+    started = time.time()
+    with logging_redirect_tqdm(), tqdm(total=len(selected), unit="stage", desc="pmc-enrich run",
+                                       disable=not progress, dynamic_ncols=True) as bar:
+        for stage in selected:
+            bar.set_postfix_str(stage.name)
+            t0 = time.time()
+            if not overwrite and stage_complete(stage, run, cfg):
+                log.info("[%s] complete, skipped", stage.name)
+                summary["stages"][stage.name] = {"status": "skipped"}
+            else:
+                log.info("[%s] running", stage.name)
+                result = _call(stage, get_spark() if stage.spark else None, run, cfg, overwrite)
+                if stage.name == "label" and isinstance(result, dict) and result.get("complete") is False:
+                    raise RunError("label: some paragraphs are not labelled yet (see reports/label.json); "
+                                   "rerun `pmc-enrich run` to finish them")
+                elapsed = round(time.time() - t0, 1)
+                log.info("[%s] done in %.1fs", stage.name, elapsed)
+                summary["stages"][stage.name] = {"status": "done", "seconds": elapsed, **_brief(result)}
+            bar.update(1)
+    summary["seconds"] = round(time.time() - started, 1)
+    write_json_atomic(run.report("run"), summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    from pipeline.config import parse_set_options
+    from pipeline.logs import setup_logging
+
+    parser = argparse.ArgumentParser(description="Run every pmc-enrich stage in order (resumable).")
+    parser.add_argument("--config", help="YAML config (default: configs/sample.yaml)")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--set", dest="sets", action="append")
+    args = parser.parse_args(argv)
+    setup_logging()
+    cfg = load_run_config(args.config, parse_set_options(args.sets))
+    print(json.dumps(run_pipeline(cfg, overwrite=args.overwrite), indent=2))
+
+
+if __name__ == "__main__":
+    main()
