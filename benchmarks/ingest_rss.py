@@ -167,8 +167,10 @@ class RssSampler(threading.Thread):
         for kind, peak in self.peaks.values():
             by_kind.setdefault(kind, []).append(peak)
         gib = 1024 ** 3
-        return {kind: {"processes": len(v), "peak_rss_gib_max": round(max(v) / gib, 3),
-                       "peak_rss_gib_sum": round(sum(v) / gib, 3)} for kind, v in sorted(by_kind.items())}
+        # Workers come and go (one per task slot at a time), so the figure per kind is the largest
+        # peak of any single process of that kind.
+        return {kind: {"processes": len(v), "peak_rss_gib": round(max(v) / gib, 3)}
+                for kind, v in sorted(by_kind.items())}
 
 
 # -------------------------------------------------------------------------------------- main

@@ -153,7 +153,9 @@ class TransformerStudent:
         if dev_.type == "cpu" and p["cpu_threads"]:
             torch.set_num_threads(int(p["cpu_threads"]))
         tokenizer = AutoTokenizer.from_pretrained(str(enc_path), local_files_only=True)
-        enc = AutoModel.from_pretrained(str(enc_path), local_files_only=True, attn_implementation="sdpa")
+        # fp32 master weights whatever the checkpoint stores (a carried copy may be fp16).
+        enc = AutoModel.from_pretrained(str(enc_path), local_files_only=True, attn_implementation="sdpa",
+                                        dtype=torch.float32)
         heads = ("classes", "regression") if p["score_head"] == "auto" else (p["score_head"],)
         net = StudentNet(enc, p["dropout"], heads).to(dev_)
         use = [c for c in context_features if c in train.context]
@@ -316,7 +318,8 @@ class TransformerStudent:
             if card["heads"].get(head.name) != list(head.classes):
                 raise ValueError(f"{path}: {head.name} classes differ from this code's")
         tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"), local_files_only=True)
-        enc = AutoModel.from_pretrained(str(path / "encoder"), local_files_only=True, attn_implementation="sdpa")
+        enc = AutoModel.from_pretrained(str(path / "encoder"), local_files_only=True, attn_implementation="sdpa",
+                                        dtype=torch.float32)
         net = StudentNet(enc, card.get("dropout", 0.1), (card["score_head"],))
         missing, unexpected = net.load_state_dict(load_file(str(path / "heads.safetensors")), strict=False)
         if unexpected or [m for m in missing if not m.startswith("encoder.")]:

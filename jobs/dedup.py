@@ -145,6 +145,53 @@ def connected_components(edges: DataFrame, max_iterations: int) -> tuple[DataFra
                        f"(raise dedup.max_cc_iterations)")
 
 
+def split_by_center(components: DataFrame, edges: DataFrame, reps: DataFrame, keys: DataFrame,
+                    d: DedupConfig) -> tuple[DataFrame, dict]:
+    """Split chained components so every near duplicate is similar to the paragraph it is merged into.
+
+    Connected components are transitive: A~B and B~C put A and C together even when J(A, C) is far
+    below the threshold (long chains of edits, templated texts). Each round, the component's best
+    member by the keep rule becomes the centre; members with exact Jaccard ≥ threshold to it join
+    its cluster; the rest (and their edges among themselves) go through components again. After
+    ``max_split_rounds`` rounds, what is left stays unmerged. Returns (node, center) for every node
+    of ``components`` and stats for the report.
+    """
+    shingles = reps.select(F.col("paragraph_id").alias("node"), F.col("shingles").alias("s_node"))
+    center_shingles = reps.select(F.col("paragraph_id").alias("center"), F.col("shingles").alias("s_center"))
+    assigned = None
+    active = components
+    stats = {"split_rounds": 0, "components_split": 0, "unmerged_after_split": 0}
+    for round_no in range(1, d.max_split_rounds + 1):
+        stats["split_rounds"] = round_no
+        centers = (active.join(keys, "node").groupBy("component")
+                   .agg(F.min("key").getField("k_paragraph_id").alias("center")))
+        inter = F.size(F.array_intersect("s_node", "s_center"))
+        scored = (active.join(centers, "component").join(shingles, "node").join(center_shingles, "center")
+                  .withColumn("jaccard", inter / (F.size("s_node") + F.size("s_center") - inter)))
+        ok = (scored.where((F.col("node") == F.col("center")) | (F.col("jaccard") >= F.lit(d.threshold)))
+              .select("node", "center").localCheckpoint(eager=True))
+        assigned = ok if assigned is None else assigned.unionByName(ok)
+        rest = active.join(ok, "node", "left_anti").select("node", "component").localCheckpoint(eager=True)
+        n_rest = rest.count()
+        if n_rest == 0:
+            break
+        if round_no == 1:
+            stats["components_split"] = rest.select("component").distinct().count()
+        rest_ids = rest.select("node")
+        rest_edges = (edges.join(rest_ids.withColumnRenamed("node", "a"), "a")
+                      .join(rest_ids.withColumnRenamed("node", "b"), "b").select("a", "b")
+                      .localCheckpoint(eager=True))
+        if rest_edges.limit(1).count() == 0:
+            stats["unmerged_after_split"] = n_rest
+            break
+        active, _ = connected_components(rest_edges, d.max_cc_iterations)
+        unmerged = rest.join(active, "node", "left_anti").count()
+        stats["unmerged_after_split"] += unmerged
+    else:
+        stats["unmerged_after_split"] += active.join(assigned, "node", "left_anti").count()
+    return assigned.localCheckpoint(eager=True), stats
+
+
 def article_flags(dedup: DataFrame, d: DedupConfig, version: str) -> DataFrame:
     """Articles most of whose paragraphs are dropped as copies of paragraphs of one other article
     (reprints, versions, corrections that repeat the original)."""
@@ -237,11 +284,18 @@ def run_dedup(spark: SparkSession, run: RunDir, cfg: PipelineConfig, overwrite: 
     pairs = pairs.localCheckpoint(eager=True)
     edges = verified_edges(pairs, reps, d).select("a", "b").localCheckpoint(eager=True)
     components, rounds = connected_components(edges, d.max_cc_iterations)
+    if d.verify and d.center_split:
+        keys = base.where(F.col("paragraph_id") == F.col("rep_id")).select(F.col("paragraph_id").alias("node"), "key")
+        assignment, split_stats = split_by_center(components, edges, reps, keys, d)
+    else:
+        assignment = components.withColumnRenamed("component", "center")
+        split_stats = {"split_rounds": 0, "components_split": 0, "unmerged_after_split": 0}
     timings["lsh_and_components_s"] = round(time.time() - t1, 2)
 
-    # ---- clusters over all paragraphs: paragraph → exact rep → near component
+    # ---- clusters over all paragraphs: paragraph → exact rep → near cluster (its centre)
     t2 = time.time()
-    clustered = (base.join(components.withColumnRenamed("node", "rep_id"), "rep_id", "left")
+    clustered = (base.join(assignment.select(F.col("node").alias("rep_id"), F.col("center").alias("component")),
+                           "rep_id", "left")
                  .withColumn("component", F.coalesce("component", "rep_id")))
     clusters = clustered.groupBy("component").agg(
         F.min("paragraph_id").alias("cluster_id"), F.count("*").alias("cluster_size"), F.min("key").alias("kept_key"))
@@ -268,6 +322,7 @@ def run_dedup(spark: SparkSession, run: RunDir, cfg: PipelineConfig, overwrite: 
     timings["clusters_and_write_s"] = round(time.time() - t2, 2)
 
     report = build_report(spark, run, d, version, dedup, pairs, edges, oversized, rounds)
+    report["lsh"].update(split_stats)
     timings["total_s"] = round(time.time() - t0, 2)
     report["timings"] = timings
     write_json_atomic(run.report("dedup"), report)

@@ -53,7 +53,8 @@ PACKAGE_COMPRESSION = 4.5  # ≈ XML bytes per compressed package byte (PMC bulk
 DEFINITIONS = {
     "document": "one loose file, one package member, or one filelist row whose member is missing "
                 "(a truncated package without a filelist counts its unreadable rest as one document)",
-    "documents.seen": "documents that entered the job",
+    "documents.seen": "documents that entered the job (seen_in_packages: package members and filelist "
+                      "rows, seen_loose: loose files and whole unreadable packages)",
     "documents.parsed": "documents that yielded at least one article (superseded copies included)",
     "documents.quarantined": "documents with a row in quarantine/ (exactly one each)",
     "articles.parsed": "article rows produced by parsing (a bundle document yields several)",
@@ -274,6 +275,7 @@ def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fing
     stage = spark.read.schema(to_spark(STAGE)).parquet(*[str(run.table(_stage_name(u))) for u in units])
     # One pass for every document/article count the report reconciles.
     agg = stage.agg(*[F.count(F.when(F.col("kind") == k, 1)).alias(k) for k in "DAPQF"],
+                    F.count(F.when((F.col("kind") == "D") & F.col("source").contains("::"), 1)).alias("in_packages"),
                     F.count_distinct(F.when(F.col("kind") == "A", F.col("source"))).alias("parsed_docs")).first()
     seen, quarantined, failed_in_bundles = agg["D"], agg["Q"], agg["F"]
     articles_parsed, paragraphs_parsed, parsed_docs = agg["A"], agg["P"], agg["parsed_docs"]
@@ -313,6 +315,8 @@ def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fing
     return {
         "documents": {
             "seen": seen,
+            "seen_in_packages": agg["in_packages"],
+            "seen_loose": seen - agg["in_packages"],
             "parsed": parsed_docs,
             "quarantined": quarantined,
             "invariant": "parsed + quarantined == seen",

@@ -89,14 +89,22 @@ def _join_context(run: RunDir, table: pa.Table) -> pa.Table:
     paras = ds.dataset(str(run.table("paragraphs")), format="parquet", exclude_invalid_files=True)
     ctx = paras.to_table(columns=["paragraph_id", "article_id", "zone", "section_path"],
                          filter=pc.field("paragraph_id").isin(ids))
+    article_type: dict[str, str] = {}
     if run.is_complete("articles"):
         arts = ds.dataset(str(run.table("articles")), format="parquet", exclude_invalid_files=True)
         art = arts.to_table(columns=["article_id", "article_type"],
                             filter=pc.field("article_id").isin(pc.unique(ctx["article_id"])))
-        ctx = ctx.join(art, "article_id", join_type="left outer")
-    drop = [c for c in ("zone", "section_path", "article_type", "article_id") if c in table.column_names]
-    joined = table.drop_columns(drop).join(ctx, "paragraph_id", join_type="left outer")
-    return joined.sort_by([("text_hash" if "text_hash" in joined.column_names else "text", "ascending")])
+        article_type = dict(zip(art["article_id"].to_pylist(), art["article_type"].to_pylist()))
+    # Arrow's join cannot carry list columns (section_path): map by paragraph_id instead.
+    by_id = {pid: (zone, path, article_type.get(aid)) for pid, aid, zone, path in zip(
+        ctx["paragraph_id"].to_pylist(), ctx["article_id"].to_pylist(), ctx["zone"].to_pylist(),
+        ctx["section_path"].to_pylist())}
+    found = [by_id.get(pid, (None, None, None)) for pid in table["paragraph_id"].to_pylist()]
+    drop = [c for c in ("zone", "section_path", "article_type", "section") if c in table.column_names]
+    table = table.drop_columns(drop)
+    table = table.append_column("zone", pa.array([f[0] for f in found], pa.string()))
+    table = table.append_column("section_path", pa.array([f[1] for f in found], pa.list_(pa.string())))
+    return table.append_column("article_type", pa.array([f[2] for f in found], pa.string()))
 
 
 # ---- the cascade's unlabelled set --------------------------------------------------------------

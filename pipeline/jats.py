@@ -31,7 +31,11 @@ from pipeline.jats_text import XML_LANG
 from pipeline.license import is_commercial
 from pipeline.text import count_words_normalized
 
-__all__ = ["JatsError", "ParsedArticle", "parse_document", "ARTICLE_KEYS", "PARAGRAPH_KEYS"]
+__all__ = ["JatsError", "ParsedArticle", "parse_document", "ARTICLE_KEYS", "PARAGRAPH_KEYS", "PARSER_VERSION"]
+
+# Bump when extraction output changes (zones, text rules, ids): the ingest job records it in its
+# input fingerprint so a rerun with a different parser does not reuse stale results.
+PARSER_VERSION = "1.0"
 
 log = logging.getLogger(__name__)
 

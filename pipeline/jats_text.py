@@ -93,57 +93,62 @@ KIND[etree.Entity] = _ENTITY  # lxml keeps undeclared entity references as nodes
 _GLUE_PUNCT = frozenset(".:;!?")
 
 
+# Capital letters of the Latin scripts: a set lookup is cheaper than str.isupper() in this loop.
+_UPPER = frozenset(ch for ch in map(chr, range(0x250)) if ch.isupper())
+
+
 def collect(el, out: list, floats: list | None) -> None:
     """Append the running text of ``el``'s content (not its tail) to ``out``.
 
     ``floats`` collects figure/table elements met on the way (``None``: ignore them).
     Recursive: JATS inline nesting is shallow (a handful of levels), so no stack blow-up.
+    This is the parser's hottest loop: locals are bound, one dict lookup classifies a child.
     """
+    append = out.append
+    kind_of = KIND.get
     text = el.text
     if text:
-        out.append(text)
+        append(text)
     for child in el:
-        kind = KIND.get(child.tag)
+        kind = kind_of(child.tag)
         if kind is None:  # inline markup: its text where it stands, no added space
             if len(child):
                 mark = len(out)
                 collect(child, out, floats)
-                if mark and len(out) > mark:
-                    first = out[mark]
-                    if first[:1].isupper() and out[mark - 1][-1:] in _GLUE_PUNCT:
-                        out.insert(mark, " ")
+                if mark and len(out) > mark and out[mark][:1] in _UPPER and out[mark - 1][-1:] in _GLUE_PUNCT:
+                    out.insert(mark, " ")
             else:
                 text = child.text
                 if text:
-                    if out and text[0].isupper() and out[-1][-1:] in _GLUE_PUNCT:
-                        out.append(" ")
-                    out.append(text)
+                    if text[0] in _UPPER and out and out[-1][-1:] in _GLUE_PUNCT:
+                        append(" ")
+                    append(text)
             tail = child.tail
             if tail:
-                if tail[0].isupper() and out and out[-1][-1:] in _GLUE_PUNCT:
-                    out.append(" ")
-                out.append(tail)
+                if tail[0] in _UPPER and out and out[-1][-1:] in _GLUE_PUNCT:
+                    append(" ")
+                append(tail)
             continue
         if kind == _BLOCK:
-            out.append(" ")
+            append(" ")
             collect(child, out, floats)
         elif kind == _MATH:
-            out.append(math_text(child))
+            append(math_text(child))
         elif kind == _FLOAT:
             if floats is not None:
                 floats.append(child)
         elif kind == _ENTITY:
-            out.append(_entity_text(child))
+            append(_entity_text(child))
             tail = child.tail
             if tail:
-                out.append(tail)
+                append(tail)
             continue
         # blocks and skipped elements (a display formula between "as follows:" and "Where …")
         # stand for a word boundary
-        out.append(" ")
+        append(" ")
         tail = child.tail
         if tail:
-            out.append(tail)
+            append(tail)
 
 
 def element_text(el, floats: list | None = None) -> str:

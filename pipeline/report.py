@@ -278,11 +278,28 @@ def _img(b64: str | None, alt: str) -> str:
         f"<p class='muted'>({html.escape(alt)}: no data in this run)</p>"
 
 
+def student_rows(card: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Headline held-out metrics per student from model/model_card.json (``students.<name>.metrics``)."""
+    rows = []
+    for name, student in ((card or {}).get("students") or {}).items():
+        m = student.get("metrics") or {}
+        dt, dm, sc = m.get("document_type", {}), m.get("domain", {}), m.get("educational_score", {})
+        rows.append({"student": name + (" (default)" if card.get("default_student") == name else ""),
+                     "version": student.get("version"),
+                     "type_acc": dt.get("accuracy"), "type_f1": dt.get("macro_f1"),
+                     "domain_acc": dm.get("accuracy"), "domain_f1": dm.get("macro_f1"),
+                     "score_mae": sc.get("mae"), "score_r": sc.get("pearson"), "score_rho": sc.get("spearman")})
+    return rows
+
+
 def render_html(facts: dict[str, Any]) -> str:
     dist, cuts = facts["distributions"], facts["thresholds"]
-    metrics = _flatten(facts.get("model_card") or {})
-    metrics = [m for m in metrics if any(w in m["metric"].lower() for w in
-                                         ("metric", "f1", "acc", "mae", "spearman", "pearson", "version", "n_"))] or metrics
+    card = facts.get("model_card") or {}
+    students = student_rows(card)
+    metrics = [] if students else [m for m in _flatten(card) if any(
+        w in m["metric"].lower() for w in ("f1", "acc", "mae", "spearman", "pearson", "version"))]
+    about = {k: card.get(k) for k in ("labeller", "prompt_version", "label_source", "n_used", "default_student")
+             if card.get(k) is not None}
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>pmc-enrich report</title>",
         f"<style>{CSS}</style></head><body>",
@@ -299,7 +316,10 @@ def render_html(facts: dict[str, Any]) -> str:
     if dist.get("labels_invalid"):
         parts += ["<p>Invalid LLM responses by reason:</p>",
                   _table([{"reason": k, "count": v} for k, v in dist["labels_invalid"].items()])]
-    parts += ["<h2>Student metrics</h2>", _table(metrics[:80])]
+    parts += ["<h2>Student metrics</h2>",
+              "<p class='muted'>held-out agreement with the LLM labels"
+              + html.escape("".join(f" · {k}: {v}" for k, v in about.items())) + "</p>",
+              _table(students) if students else _table(metrics[:80])]
     parts += ["<h2>Variants</h2>", _img(plot_variants(facts["variants"]), "variant sizes"),
               _table(facts["variants"], ["variant", "split", "articles", "paragraphs", "unique_rows", "rows",
                                          "unique_tokens", "tokens", "bytes", "shards"])]

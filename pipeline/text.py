@@ -44,8 +44,13 @@ def normalize_whitespace(text: str) -> str:
 def normalize_text(text: str) -> str:
     """Whitespace-normalised, invisible-format-character-free, NFC text."""
     if not text.isascii():
-        if _ODD.search(text):  # usually one NBSP or thin space between a number and its unit
-            text = _INVISIBLE.sub("", _ODD_SPACE.sub(" ", text))
+        if _ODD.search(text):  # usually NBSP or thin space between a number and its unit
+            if "\xa0" in text:
+                text = text.replace("\xa0", " ")
+            if "\u2009" in text:
+                text = text.replace("\u2009", " ")
+            if _ODD.search(text):
+                text = _INVISIBLE.sub("", _ODD_SPACE.sub(" ", text))
         if not unicodedata.is_normalized("NFC", text):
             text = unicodedata.normalize("NFC", text)
     # XML 1.0 text holds no ASCII whitespace but space, tab and newline (CR is normalised away)

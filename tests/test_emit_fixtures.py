@@ -115,11 +115,13 @@ def make_tiny_run(root: Path) -> RunDir:
     _publish(run, "labels", pa.Table.from_pylist(labels))
     model = run.root / "model"
     model.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(model / "model_card.json", {
-        "classifier_version": "fasttext-test-1",
-        "metrics": {"document_type": {"macro_f1": 0.71, "accuracy": 0.8},
-                    "domain": {"macro_f1": 0.82, "accuracy": 0.9},
-                    "educational_score": {"mae": 0.61, "spearman": 0.55}}})
+    write_json_atomic(model / "model_card.json", {  # the layout jobs/train.py writes
+        "labeller": "import:reference-labels.jsonl", "prompt_version": "v1", "n_used": 4,
+        "default_student": "fasttext",
+        "students": {"fasttext": {"version": "fasttext-test-1", "kind": "fasttext", "metrics": {
+            "document_type": {"macro_f1": 0.71, "accuracy": 0.8, "kappa": 0.6},
+            "domain": {"macro_f1": 0.82, "accuracy": 0.9, "kappa": 0.7},
+            "educational_score": {"mae": 0.61, "pearson": 0.58, "spearman": 0.55}}}}})
     (model / "_COMPLETE").write_text(json.dumps({"rows": 0}))
     write_json_atomic(run.report("ingest"), {"stage": "ingest", "documents": {"seen": 8, "parsed": 7, "quarantined": 1}})
     return run
@@ -132,3 +134,53 @@ def test_tiny_run_matches_ingest_schemas(tmp_path):
     assert pq.read_table(run.table("articles")).schema.equals(ARTICLES)
     assert pq.read_table(run.table("paragraphs")).num_rows == len(PARAGRAPH_SPECS)
     assert all(run.is_complete(t) for t in ("articles", "paragraphs", "dedup", "annotations", "labels"))
+
+
+# --------------------------------------------------------------------------- emitted once per session
+
+SHARED_RECIPES = ["BE-Base", "BE-ClinicalCase", "BE-All"]
+PARAGRAPH_RECIPE = """\
+name: Clinical-Paragraphs
+description: clinical-domain paragraphs, one per row, French ones x3
+filter: {domains: [clinical, biomedical], min_words: 3}
+upsample:
+  rules:
+    - {name: french, factor: 3, when: {field: language, values: fr}}
+format: {unit: paragraph, prefix: "[{document_types}] "}
+"""
+_SHARED: dict[str, RunDir] = {}
+
+
+def small_shards_config(**emit):
+    from pipeline.config import PipelineConfig
+
+    # 1 KiB shards and row groups: the few KB of the tiny run spread over several shards.
+    return PipelineConfig.model_validate({"emit": {"shard_bytes": 1024, "row_group_bytes": 1024, **emit}})
+
+
+def emitted_tiny_run(spark) -> RunDir:
+    """The tiny run with SHARED_RECIPES + the paragraph recipe emitted, built once per test session
+    (the emit, catalog and report tests share it; treat it as read-only, copy it to change it)."""
+    if "run" not in _SHARED:
+        import atexit
+        import shutil
+        import tempfile
+
+        from jobs.emit import run_emit
+
+        base = Path(tempfile.mkdtemp(prefix="pmc-enrich-emit-"))
+        atexit.register(shutil.rmtree, base, True)
+        run = make_tiny_run(base / "run")
+        recipe_file = base / "clinical-paragraphs.yaml"
+        recipe_file.write_text(PARAGRAPH_RECIPE)
+        report = run_emit(spark, run, small_shards_config(), recipes=SHARED_RECIPES + [str(recipe_file)])
+        assert not any(v["skipped"] for v in report["variants"].values())
+        _SHARED["run"], _SHARED["recipe_file"] = run, recipe_file
+    return _SHARED["run"]
+
+
+def copy_run(run: RunDir, dest: Path) -> RunDir:
+    import shutil
+
+    shutil.copytree(run.root, dest)
+    return RunDir(dest)

@@ -18,33 +18,17 @@ from jobs.emit import EmitError, pending_recipes, run_emit
 from pipeline.config import PipelineConfig
 from pipeline.rundir import RunDir
 from schemas.variants import SHARD_ROWS
-from test_emit_fixtures import PARAGRAPH_SPECS, make_tiny_run, paragraph_text
+from test_emit_fixtures import (_SHARED, PARAGRAPH_SPECS, SHARED_RECIPES, emitted_tiny_run, make_tiny_run,
+                                paragraph_text, small_shards_config)
 
-RECIPES = ["BE-Base", "BE-ClinicalCase", "BE-All"]
-PARAGRAPH_RECIPE = """\
-name: Clinical-Paragraphs
-description: clinical-domain paragraphs, one per row, French ones x3
-filter: {domains: [clinical, biomedical], min_words: 3}
-upsample:
-  rules:
-    - {name: french, factor: 3, when: {field: language, values: fr}}
-format: {unit: paragraph, prefix: "[{document_types}] "}
-"""
-
-
-def small_shards(**emit) -> PipelineConfig:
-    # 1 KiB shards and row groups: the few KB of the tiny run spread over several shards.
-    return PipelineConfig.model_validate({"emit": {"shard_bytes": 1024, "row_group_bytes": 1024, **emit}})
+RECIPES = SHARED_RECIPES
+small_shards = small_shards_config
 
 
 @pytest.fixture(scope="module")
-def emitted(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("emit") / "run"
-    run = make_tiny_run(root)
-    recipe_file = root.parent / "clinical-paragraphs.yaml"
-    recipe_file.write_text(PARAGRAPH_RECIPE)
-    report = run_emit(spark, run, small_shards(), recipes=RECIPES + [str(recipe_file)])
-    return run, report, recipe_file
+def emitted(spark):
+    run = emitted_tiny_run(spark)
+    return run, json.loads(run.report("emit").read_text()), _SHARED["recipe_file"]
 
 
 def rows(run: RunDir, variant: str, split: str | None = None) -> list[dict]:
@@ -146,7 +130,7 @@ def test_manifest_checksums_sizes_and_versions(emitted):
     assert "MiniLM" in m["tokenizer"] or "regex" in m["tokenizer"]
     assert m["labellers"] == ["import:reference-labels.jsonl"] and m["prompt_versions"] == ["v1"]
     assert m["classifier_versions"] == ["fasttext-test-1"]
-    assert m["model_card"]["metrics"]["domain"]["macro_f1"] == 0.82
+    assert m["model_card"]["students"]["fasttext"]["metrics"]["domain"]["macro_f1"] == 0.82
     assert m["recipe"]["filter"]["min_educational_score"] == 3 and m["source_run"] == str(run.root)
 
 

@@ -43,6 +43,7 @@ def report(run: RunDir) -> dict:
 def test_counts_and_reconciliation(ingested_run: RunDir):
     rep = report(ingested_run)
     assert rep["documents"] == {"seen": BULK_ARTICLES + OTHER_FILES, "parsed": BULK_ARTICLES + OTHER_FILES,
+                                "seen_in_packages": BULK_ARTICLES, "seen_loose": OTHER_FILES,
                                 "quarantined": 0, "invariant": "parsed + quarantined == seen", "reconciled": True}
     assert rep["inputs"]["packages"] == 3 and rep["inputs"]["loose_files"] == OTHER_FILES
     arts = table(ingested_run, "articles")

@@ -124,7 +124,7 @@ class ChatServer:
         elif action == "refusal":
             content = "I'm sorry, but I can't help with labelling this text."
         elif action == "slow":
-            time.sleep(1.2)  # past the client's timeout
+            time.sleep(3.0)  # past the client's timeout (2 s)
         if action in ("500", "429"):
             status, payload = int(action), {"error": {"message": "try later", "type": "server_error"}}
         elif action == "400_echo":
@@ -155,7 +155,12 @@ class ChatServer:
 
     def die(self) -> None:
         self.dead = True
-        threading.Thread(target=self.httpd.shutdown, daemon=True).start()
+
+        def stop():  # stop accepting and close the listening socket: new connections are refused
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+        threading.Thread(target=stop, daemon=True).start()
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -167,7 +172,7 @@ def label_map(rows: list[dict]) -> dict[str, dict]:
 
 
 def fast_cfg(server: ChatServer, **kw) -> LabelConfig:
-    base = dict(backend="openai", base_url=server.base_url, model="test-model", concurrency=8, timeout_s=0.6,
+    base = dict(backend="openai", base_url=server.base_url, model="test-model", concurrency=8, timeout_s=2.0,
                 max_retries=3, backoff_base_s=0.01, backoff_max_s=0.05, chunk_size=16, flush_interval_s=0.5,
                 abort_after_failures=8)
     base.update(kw)
@@ -325,6 +330,7 @@ def test_client_killed_mid_run_resumes(tmp_path, reference_labels):
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+        time.sleep(0.3)  # let the server record any request already in its socket buffers
         chunks = list(cache.glob("chunk-*.parquet"))
         assert len(chunks) >= 2
         cached = sum(pq.read_metadata(p).num_rows for p in chunks)

@@ -8,17 +8,14 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from jobs.emit import run_emit
 from pipeline.cli import app
-from pipeline.config import PipelineConfig
 from pipeline.report import gather, write_report
-from test_emit_fixtures import make_tiny_run
+from test_emit_fixtures import copy_run, emitted_tiny_run, make_tiny_run
 
 
 @pytest.fixture(scope="module")
 def reported(spark, tmp_path_factory):
-    run = make_tiny_run(tmp_path_factory.mktemp("report") / "run")
-    run_emit(spark, run, PipelineConfig(), recipes=["BE-Base", "BE-All"])
+    run = copy_run(emitted_tiny_run(spark), tmp_path_factory.mktemp("report") / "run")
     result = CliRunner().invoke(app, ["report", str(run.root)])
     assert result.exit_code == 0, result.output
     return run
@@ -29,15 +26,17 @@ def test_funnel_counts_come_from_the_tables(reported):
     funnel = {f["step"]: f["count"] for f in facts["funnel"]}
     assert funnel == {"input documents": 8, "articles": 7, "paragraphs": 17, "non-duplicate": 12, "sampled": 4,
                       "labelled (valid)": 4, "annotated": 17, "BE-All (unique paragraphs)": 6,
-                      "BE-Base (unique paragraphs)": 10}
+                      "BE-Base (unique paragraphs)": 10, "BE-ClinicalCase (unique paragraphs)": 10,
+                      "Clinical-Paragraphs (unique paragraphs)": 9}
     assert [f["step"] for f in facts["funnel"]][:3] == ["input documents", "articles", "paragraphs"]
     assert facts["thresholds"] == {"3.0": ["BE-All"]}
     assert facts["distributions"]["labels"]["document_type"] == {"clinical_case": 1, "other": 1, "review": 1, "study": 1}
     assert facts["distributions"]["labels_invalid"] == {"bad_json": 1}
     assert facts["quarantine"] == {"malformed_xml": 1}
-    sizes = {(v["variant"], v["split"]): v["rows"] for v in facts["variants"]}
+    sizes = {(v["variant"], v["split"]): v["rows"] for v in facts["variants"] if v["variant"].startswith("BE-")}
     assert sizes == {("BE-All", "commercial"): 20, ("BE-All", "noncommercial"): 11,
-                     ("BE-Base", "commercial"): 2, ("BE-Base", "noncommercial"): 2}
+                     ("BE-Base", "commercial"): 2, ("BE-Base", "noncommercial"): 2,
+                     ("BE-ClinicalCase", "commercial"): 11, ("BE-ClinicalCase", "noncommercial"): 11}
 
 
 def test_html_is_self_contained_with_plots(reported):
@@ -46,7 +45,7 @@ def test_html_is_self_contained_with_plots(reported):
     assert len(images) == 4  # funnel, label distributions, score by type/domain, variant tokens
     assert all(len(i) > 1000 for i in images)
     assert not re.search(r"(src|href)=['\"]?(https?:|//|file:)", page)  # nothing fetched from elsewhere
-    for text in ("Funnel", "BE-All", "macro_f1", "0.82", "≥3.0: BE-All", "malformed_xml"):
+    for text in ("Funnel", "BE-All", "fasttext (default)", "domain_f1", "0.82", "0.61", "≥3.0: BE-All", "malformed_xml"):
         assert text in page, text
     assert "tokens counted with" in page
 

@@ -201,3 +201,15 @@ def test_stratum_functions():
     assert sampling.article_type_group("Case-Report", ["case-report"]) == "case-report"
     assert sampling.article_type_group("book-review", ["case-report"]) == "other"
     assert sampling.article_type_group(None, []) == "unknown"
+
+
+def test_sample_of_the_ingested_bundle(spark, run_copy):
+    """The real ingest output (bundled sample) through the CLI's job: the columns line up."""
+    report = run_sample(spark, run_copy, PipelineConfig(sample=SampleConfig(min_tokens=32)), fraction=0.5)
+    rows = sample_rows(run_copy)
+    assert report["eligible"] > 0 and len(rows) == report["sampled"] == round(report["eligible"] * 0.5)
+    assert all(r["n_tokens"] >= 32 for r in rows)
+    paragraphs = pq.read_table(run_copy.table("paragraphs"), columns=["paragraph_id", "text"]).to_pylist()
+    texts = {p["paragraph_id"]: p["text"] for p in paragraphs}
+    assert all(texts[r["paragraph_id"]] == r["text"] for r in rows)
+    assert report["paragraphs"] == len(paragraphs)

@@ -33,7 +33,7 @@ def summary_table(report: dict) -> str:
 @app.command()
 def ingest(
     inputs: list[str] = typer.Argument(
-        ..., metavar="INPUT...",
+        ..., metavar="INPUT",
         help="PMC bulk packages (*.tar.gz / *.tgz, their sibling .filelist.csv is picked up), folders "
              "(searched recursively for packages and .xml/.nxml/.xml.gz files) or single files. "
              "Local paths or fsspec URLs (s3://, gs://, hdfs://, ...)."),

@@ -41,6 +41,9 @@ class DedupConfig(BaseModel):
         100, ge=2, description="LSH buckets larger than this are paired against anchors only (reported)")
     bucket_anchors: int = Field(
         3, ge=1, description="members of an oversized bucket are compared with its first N members")
+    center_split: bool = Field(
+        True, description="split chained components: a near duplicate must be ≥ threshold to the kept paragraph")
+    max_split_rounds: int = Field(5, ge=1, description="centre-split rounds; what is left stays unmerged")
     # --- keep rule ---
     keep_rule: Literal["commercial,earliest,article_id,ordinal"] = "commercial,earliest,article_id,ordinal"
     # --- article level ---

