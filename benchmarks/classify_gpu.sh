@@ -20,6 +20,7 @@ python3 benchmarks/classify.py --labels tests/data/annotation/reference-labels.j
   --n-transformer 200000 --infer-batch 1024 --n-fasttext 100000 "${POOL[@]}" \
   --out "$OUT/classify_gpu.json" 2>&1 | tee "$OUT/classify_gpu.log"
 # Text-only variant (no section / article-type tokens), to compare with the experiment.
+[ "${TEXTONLY:-1}" = "1" ] || exit 0
 python3 benchmarks/classify.py --labels tests/data/annotation/reference-labels.jsonl \
   --transformer --encoder .gpu-minilm --epochs 8 --max-len 256 --no-context \
   --n-transformer 50000 --infer-batch 1024 --n-fasttext 20000 \

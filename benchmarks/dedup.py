@@ -132,13 +132,19 @@ def build_corpus(texts: list[str], size: int, seed: int = 0):
     return rows, origin
 
 
-def pair_quality(run_root: Path, rows, origin, sample: int, seed: int = 1) -> dict:
-    """Precision/recall at J ≥ 0.85 (and at the 0.8 threshold) against exact Jaccard, on a sample
-    of pairs: copies of the same source (where true pairs live) and same-cluster pairs."""
+def pair_quality(run_root: Path, rows, origin, sample: int, cut: float, seed: int = 1) -> dict:
+    """Precision / recall at J ≥ cut against exact Jaccard, on samples of pairs:
+
+    - recall: pairs of copies of the same source text (where the true pairs live) with exact
+      J ≥ cut; found = both in the same cluster;
+    - removal precision: (removed paragraph, its kept paragraph) pairs with exact J ≥ cut;
+    - co-cluster precision (strict): any two members of a cluster with exact J ≥ cut.
+    """
     import pyarrow.parquet as pq
 
-    dedup = pq.read_table(run_root / "dedup", columns=["paragraph_id", "cluster_id"]).to_pydict()
-    cluster = dict(zip(dedup["paragraph_id"], dedup["cluster_id"]))
+    dedup = pq.read_table(run_root / "dedup", columns=["paragraph_id", "cluster_id", "kept_paragraph_id",
+                                                       "is_duplicate"]).to_pylist()
+    cluster = {r["paragraph_id"]: r["cluster_id"] for r in dedup}
     ids = [f"{a}:{o:05d}" for a, o, _ in rows]
     text = dict(zip(ids, (t for _, _, t in rows)))
     rng = random.Random(seed)
@@ -146,21 +152,28 @@ def pair_quality(run_root: Path, rows, origin, sample: int, seed: int = 1) -> di
     for pid, src in zip(ids, origin):
         by_src.setdefault(src, []).append(pid)
     families = [v for v in by_src.values() if len(v) > 1]
-    truth_pairs = [tuple(rng.sample(rng.choice(families), 2)) for _ in range(sample)]
+    truth = [tuple(rng.sample(rng.choice(families), 2)) for _ in range(sample)]
+    positives = [(a, b) for a, b in truth if exact_jaccard(text[a], text[b]) >= cut]
+    removed = [(r["paragraph_id"], r["kept_paragraph_id"]) for r in dedup if r["is_duplicate"]]
+    removed = rng.sample(removed, min(sample, len(removed)))
     by_cluster: dict[str, list[str]] = {}
     for pid, cid in cluster.items():
         by_cluster.setdefault(cid, []).append(pid)
     multi = [v for v in by_cluster.values() if len(v) > 1]
-    predicted_pairs = [tuple(rng.sample(rng.choice(multi), 2)) for _ in range(sample)] if multi else []
-    out = {}
-    for cut in (0.85, 0.8):
-        pos = [(a, b) for a, b in truth_pairs if exact_jaccard(text[a], text[b]) >= cut]
-        recall = sum(cluster[a] == cluster[b] for a, b in pos) / len(pos) if pos else None
-        precision = (sum(exact_jaccard(text[a], text[b]) >= cut for a, b in predicted_pairs) / len(predicted_pairs)
-                     if predicted_pairs else None)
-        out[f"J>={cut}"] = {"recall": recall, "true_pairs": len(pos), "precision": precision,
-                            "predicted_pairs": len(predicted_pairs)}
-    return out
+    co = [tuple(rng.sample(rng.choice(multi), 2)) for _ in range(sample)] if multi else []
+
+    def share(pairs):
+        return sum(exact_jaccard(text[a], text[b]) >= cut for a, b in pairs) / len(pairs) if pairs else None
+
+    return {
+        "cut": cut,
+        "recall": sum(cluster[a] == cluster[b] for a, b in positives) / len(positives) if positives else None,
+        "true_pairs": len(positives),
+        "removal_precision": share(removed),
+        "removed_pairs": len(removed),
+        "co_cluster_precision": share(co),
+        "co_cluster_pairs": len(co),
+    }
 
 
 # ------------------------------------------------------------------------------------- main
@@ -172,6 +185,8 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--naive-docs", type=int, default=600, help="docs timed with the slow loops")
     parser.add_argument("--pr-sample", type=int, default=2000)
+    parser.add_argument("--pr-size", type=int, default=20_000, help="corpus size of the quality run (0 = skip)")
+    parser.add_argument("--pr-threshold", type=float, default=0.85, help="dedup.threshold of the quality run")
     parser.add_argument("--out", default=None, help="work folder (default: a temp dir, removed)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
@@ -193,14 +208,23 @@ def main() -> None:
         spark = get_spark(SparkConfig(master=args.master, shuffle_partitions=args.shuffle_partitions,
                                       driver_memory=args.driver_memory, show_progress=False, log_level="ERROR"))
         cores = spark.sparkContext.defaultParallelism
-        for k, size in enumerate(args.sizes):
+        def dedup_run(size: int, cfg: PipelineConfig):
             rows, origin = build_corpus(texts, size)
-            run = RunDir(work / f"run-{size}")
+            run = RunDir(work / f"run-{size}-{cfg.dedup.threshold}")
             shutil.rmtree(run.root, ignore_errors=True)
             write_run(run, paragraphs_table(rows), articles_table([r[0] for r in rows]))
             t = time.perf_counter()
-            report = run_dedup(spark, run, PipelineConfig())
-            elapsed = time.perf_counter() - t
+            report = run_dedup(spark, run, cfg)
+            return run, rows, origin, report, time.perf_counter() - t
+
+        if args.pr_size:
+            cfg = PipelineConfig.model_validate({"dedup": {"threshold": args.pr_threshold}})
+            run, rows, origin, report, _ = dedup_run(args.pr_size, cfg)
+            results["quality"] = pair_quality(run.root, rows, origin, args.pr_sample, args.pr_threshold)
+            results["quality"].update(paragraphs=args.pr_size, threshold=args.pr_threshold)
+            log.info("quality: %s", results["quality"])
+        for k, size in enumerate(args.sizes):
+            run, rows, origin, report, elapsed = dedup_run(size, PipelineConfig())
             results["spark"].append({"paragraphs": size, "seconds": round(elapsed, 1), "cores": cores,
                                      "exact_duplicates": report["exact_duplicates"],
                                      "near_duplicates": report["near_duplicates"],
@@ -208,7 +232,9 @@ def main() -> None:
                                      "largest_cluster": report["largest_cluster"], "timings": report["timings"]})
             log.info("spark %d paragraphs: %.1fs %s", size, elapsed, report["timings"])
             if k == 0:
-                results["quality"] = pair_quality(run.root, rows, origin, args.pr_sample)
+                results["quality_default"] = pair_quality(run.root, rows, origin, args.pr_sample, 0.8)
+                results["quality_default"].update(paragraphs=size, threshold=0.8)
+                log.info("quality at the default threshold: %s", results["quality_default"])
             del rows, origin
         spark.stop()
     if not args.out:
@@ -230,10 +256,15 @@ def main() -> None:
         growth = (r["seconds"] / base["seconds"]) / (r["paragraphs"] / base["paragraphs"])
         lines.append(f"| end-to-end Spark, {r['paragraphs']:,} paragraphs ({r['cores']} cores) | {r['seconds']:.0f} s "
                      f"({r['paragraphs'] / r['seconds']:.0f}/s) | time ratio / size ratio = {growth:.2f} |")
-    if results["quality"]:
-        for cut, q in results["quality"].items():
-            lines.append(f"| {cut}: recall / precision (sampled pairs) | {q['recall']:.3f} / {q['precision']:.3f} | "
-                         f"{q['true_pairs']} true, {q['predicted_pairs']} predicted pairs |")
+    for key in ("quality", "quality_default"):
+        q = results.get(key)
+        if q:
+            lines.append(f"| J ≥ {q['cut']} (threshold {q['threshold']}, {q['paragraphs']:,} paragraphs): recall | "
+                         f"{q['recall']:.3f} | {q['true_pairs']} sampled true pairs |")
+            lines.append(f"| J ≥ {q['cut']}: removal precision (removed vs kept) | {q['removal_precision']:.3f} | "
+                         f"{q['removed_pairs']} sampled removals |")
+            lines.append(f"| J ≥ {q['cut']}: co-cluster precision (any two members, strict) | "
+                         f"{q['co_cluster_precision']:.3f} | {q['co_cluster_pairs']} sampled pairs |")
     table = "\n".join(lines)
     print(table)
     if args.json:

@@ -73,6 +73,7 @@ class FastTextStudent:
         self.params = params or {}
         self.meta = meta or {}
         self.version = self.meta.get("version", "unsaved")
+        self.use_shared_forward = True  # False: score through fastText's C++ predict, head by head
 
     # ---- training -------------------------------------------------------------------------
     @classmethod
@@ -115,9 +116,27 @@ class FastTextStudent:
         ignored: one C++ call scores the whole list). Context columns the model was trained with
         are used when given."""
         lines = build_inputs(texts, context, self.context_features)
-        probs = {h.name: self._head_probs(h, lines) for h in HEADS}
+        fast = self._shared_forward()
+        if fast is not None:
+            probs = dict(zip((h.name for h in HEADS), fast.predict(lines)))
+        else:
+            probs = {h.name: self._head_probs(h, lines) for h in HEADS}
         sp = probs["educational_score"]
         return Predictions(probs["document_type"], probs["domain"], expected_score(sp), sp)
+
+    def _shared_forward(self):
+        """The NumPy forward pass sharing one tokenisation between the heads (fasttext_fast.py),
+        built on first use; None when the models need fastText's own C++ path."""
+        if not hasattr(self, "_fast"):
+            from classifiers.fasttext_fast import SharedForward, Unsupported
+
+            self._fast = None
+            if self.use_shared_forward and all(h.name in self.models for h in HEADS):
+                try:
+                    self._fast = SharedForward([self.models[h.name] for h in HEADS], [h.classes for h in HEADS])
+                except Unsupported as exc:
+                    log.info("fastText C++ predict path (%s)", exc)
+        return self._fast
 
     def _head_probs(self, head: Head, lines: list[str]) -> np.ndarray:
         index = {LABEL + c: i for i, c in enumerate(head.classes)}

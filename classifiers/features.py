@@ -18,11 +18,14 @@ CONTEXT_FEATURES: tuple[str, ...] = ("section", "zone", "article_type")
 # Speed matters here (≥ 20k paragraphs/s per core for all three heads, normalisation included):
 # one regex pass with a dict-lookup callback splits punctuation off (template substitution is 2x
 # slower), and a bytes-level translate table maps digits and ASCII control whitespace in C.
-_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»–—…·•§°±×\u00a0\u2009\u202f"
-_PUNCT_RE = re.compile("[" + re.escape(_PUNCT) + "]")
-_SEP = {c: f" {c} " for c in _PUNCT} | {"\u00a0": " ", "\u2009": " ", "\u202f": " "}
+_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»–—…·•§°±×"
+# Unicode whitespace becomes a plain space, so Python's str.split() and fastText's reader (which
+# splits on ASCII space, \t \n \v \f \r \0 only) see the same tokens.
+_SPACES = "".join(c for c in map(chr, range(0x80, 0x3001)) if c.isspace())
+_PUNCT_RE = re.compile("[" + re.escape(_PUNCT + _SPACES) + "]")
+_SEP = {c: f" {c} " for c in _PUNCT} | {c: " " for c in _SPACES}
 _BYTES = bytearray(range(256))
-for _b in b"\t\n\r\x0b\x0c\x00":
+for _b in b"\t\n\r\x0b\x0c\x00\x1c\x1d\x1e\x1f":
     _BYTES[_b] = 0x20
 for _b in b"0123456789":
     _BYTES[_b] = 0x30

@@ -357,12 +357,16 @@ def build_report(spark: SparkSession, run: RunDir, d: DedupConfig, version: str,
                              F.sum(F.when(F.col("match") == "near", 1).otherwise(0)).alias("n_near"),
                              F.countDistinct("article_id").alias("n_articles"))
                         .orderBy(F.desc("cluster_size"), "cluster_id").limit(d.top_texts))
-        texts = spark.read.parquet(str(run.table("paragraphs"))).select(
-            F.col("paragraph_id").alias("kept_paragraph_id"), F.substring("text", 1, 300).alias("text"))
-        for r in top_clusters.join(texts, "kept_paragraph_id").orderBy(F.desc("cluster_size"), "cluster_id").collect():
+        top_rows = top_clusters.collect()
+        kept_ids = [r["kept_paragraph_id"] for r in top_rows]
+        # Only the ≤ top_texts kept paragraphs are read back (a filter, not a join with all texts).
+        texts = {r["paragraph_id"]: r["text"] for r in
+                 spark.read.parquet(str(run.table("paragraphs"))).where(F.col("paragraph_id").isin(kept_ids))
+                 .select("paragraph_id", F.substring("text", 1, 300).alias("text")).collect()}
+        for r in top_rows:
             top.append({"count": r["cluster_size"], "exact_copies": r["n_exact"], "near_copies": r["n_near"],
                         "articles": r["n_articles"], "cluster_id": r["cluster_id"],
-                        "kept_paragraph_id": r["kept_paragraph_id"], "text": r["text"]})
+                        "kept_paragraph_id": r["kept_paragraph_id"], "text": texts.get(r["kept_paragraph_id"])})
     oversized_rows = oversized.orderBy(F.desc("n"), "band", "first_id").limit(10).collect()
     n_oversized = oversized.count()
     n_pairs = pairs.count()

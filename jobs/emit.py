@@ -48,10 +48,17 @@ def variant_table(name: str) -> str:
     return f"variants/{name}"
 
 
-def _fingerprint(recipe: Recipe, cfg: PipelineConfig, tokenizer: str) -> str:
+INPUT_TABLES = ("articles", "paragraphs", "dedup", "dedup_articles", "annotations")
+
+
+def _fingerprint(recipe: Recipe, cfg: PipelineConfig, tokenizer: str, run: RunDir | None = None) -> str:
+    """What a variant's bytes depend on: the recipe, the emit settings, the tokenizer and the
+    ``_COMPLETE`` markers of the input tables (a re-run dedup or annotate re-emits)."""
+    inputs = {t: run.marker(t) for t in INPUT_TABLES} if run is not None else {}
     payload = json.dumps({"recipe": recipe.model_dump(mode="json"), "seed": cfg.emit.seed,
                           "shard_bytes": cfg.emit.shard_bytes, "row_group_bytes": cfg.emit.row_group_bytes,
-                          "tokenizer": tokenizer}, sort_keys=True)
+                          "drop_flagged_articles": cfg.emit.drop_flagged_articles,
+                          "tokenizer": tokenizer, "inputs": inputs}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -232,7 +239,7 @@ def _versions(run: RunDir) -> dict[str, Any]:
 def emit_variant(spark, run: RunDir, cfg: PipelineConfig, recipe: Recipe, base, recipe_source: str,
                  versions: dict[str, Any]) -> dict[str, Any]:
     counter = get_counter(cfg.emit.tokenizer)
-    fingerprint = _fingerprint(recipe, cfg, counter.name)
+    fingerprint = _fingerprint(recipe, cfg, counter.name, run)
     tmp = run.tmp_path(variant_table(recipe.name))
     try:
         built = base.mapInArrow(_build_fn(recipe, cfg.emit.tokenizer), to_spark(BUILT_ROWS)).persist()
@@ -303,7 +310,7 @@ def _load_recipes(cfg: PipelineConfig, recipes: list[str] | None) -> list[tuple[
 def _is_fresh(run: RunDir, cfg: PipelineConfig, recipe: Recipe, counter_name: str) -> bool:
     marker = run.marker(variant_table(recipe.name))
     return (marker is not None and read_manifest(run, recipe.name) is not None
-            and marker.get("fingerprint") == _fingerprint(recipe, cfg, counter_name))
+            and marker.get("fingerprint") == _fingerprint(recipe, cfg, counter_name, run))
 
 
 def pending_recipes(run: RunDir, cfg: PipelineConfig, recipes: list[str] | None = None) -> list[str]:

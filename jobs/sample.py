@@ -26,7 +26,8 @@ STAGE = "sample"
 
 
 def _derive_batches(scfg: SampleConfig):
-    """mapInArrow function: paragraph+article columns → DERIVED rows (too-short rows dropped)."""
+    """mapInArrow function: paragraph+article columns → DERIVED rows (too-short ones flagged
+    ``eligible=False`` so one aggregation counts them too)."""
     known = tuple(scfg.article_types)
     bounds = tuple(scfg.length_buckets)
 
@@ -37,8 +38,6 @@ def _derive_batches(scfg: SampleConfig):
             for i, pid in enumerate(cols["paragraph_id"]):
                 n_words = int(cols["n_words"][i] or 0)
                 n_tokens = sampling.estimate_tokens(n_words, scfg.tokens_per_word)
-                if n_tokens < scfg.min_tokens:
-                    continue
                 values = {
                     "article_type": sampling.article_type_group(cols["article_type"][i], known),
                     "section_family": sampling.section_family(cols["zone"][i], cols["section_path"][i]),
@@ -55,6 +54,7 @@ def _derive_batches(scfg: SampleConfig):
                     out[k].append(v)
                 out["stratum"].append(sampling.stratum_key(values))
                 out["order_key"].append(sampling.order_key(scfg.seed, pid))
+                out["eligible"].append(n_tokens >= scfg.min_tokens)
             yield pa.RecordBatch.from_pydict(out, schema=DERIVED)
 
     return derive
@@ -98,24 +98,27 @@ def run_sample(spark, run: RunDir, cfg: PipelineConfig, size: int | None = None,
     started = time.time()
 
     paragraphs = spark.read.parquet(str(run.table("paragraphs")))
-    n_paragraphs = paragraphs.count()
+    n_paragraphs = paragraphs.count()  # from Parquet metadata
     paragraphs, dedup_used = _non_duplicates(spark, run, paragraphs)
-    n_non_dup = paragraphs.count()
     articles = spark.read.parquet(str(run.table("articles"))).select(
         "article_id", "article_type", "license", "commercial", F.col("language").alias("article_language"))
     joined = paragraphs.select("paragraph_id", "article_id", "zone", "section_path", "text", "n_words", "language") \
         .join(articles, "article_id", "left")
     derived = joined.mapInArrow(_derive_batches(scfg), to_spark(DERIVED)).cache()
 
-    strata_rows = derived.groupBy(*sampling.STRATUM_COLUMNS, "stratum").count().collect()
+    # one pass counts everything: eligible rows per stratum, and the too-short ones
+    counted = derived.groupBy(*sampling.STRATUM_COLUMNS, "stratum", "eligible").count().collect()
+    strata_rows = [r for r in counted if r["eligible"]]
+    too_short = sum(r["count"] for r in counted if not r["eligible"])
     populations = {r["stratum"]: r["count"] for r in strata_rows}
     eligible = sum(populations.values())
+    n_non_dup = eligible + too_short
     target = sampling.target_size(eligible, scfg.size, scfg.fraction)
     allocation = sampling.allocate(populations, target, scfg.floor)
 
     alloc_df = spark.createDataFrame([(k, int(v)) for k, v in allocation.items()], "stratum string, allocated long")
     window = Window.partitionBy("stratum").orderBy("order_key", "paragraph_id")
-    chosen = (derived.join(F.broadcast(alloc_df), "stratum")
+    chosen = (derived.where(F.col("eligible")).join(F.broadcast(alloc_df), "stratum")
               .withColumn("_rank", F.row_number().over(window))
               .where(F.col("_rank") <= F.col("allocated"))
               .select(*SAMPLE.names))

@@ -27,9 +27,9 @@ from lxml import etree
 
 from pipeline.jats_body import Walker, section_title
 from pipeline.jats_meta import extract_meta, fallback_id
-from pipeline.jats_text import XML_LANG
+from pipeline.jats_text import XML_LANG, element_text
 from pipeline.license import is_commercial
-from pipeline.text import count_words_normalized
+from pipeline.text import count_words_normalized, normalize_text
 
 __all__ = ["JatsError", "ParsedArticle", "parse_document", "ARTICLE_KEYS", "PARAGRAPH_KEYS", "PARSER_VERSION"]
 
@@ -397,9 +397,6 @@ def _sub_articles(walker: Walker, parent, prefix: str, titles: list, lang) -> No
                 title_el = stub.find("article-meta/title-group/article-title")
         sub_titles = titles
         if title_el is not None:
-            from pipeline.jats_text import element_text
-            from pipeline.text import normalize_text
-
             title = normalize_text(element_text(title_el))
             if title:
                 sub_titles = [*titles, title]

@@ -32,7 +32,7 @@ SKIP = frozenset(
         "table-wrap", "table-wrap-group", "fig", "fig-group", "table", "disp-formula",
         "disp-formula-group", "graphic", "inline-graphic", "media", "inline-media", "tex-math",
         "chem-struct-wrap", "array", "supplementary-material", "alternatives", "object-id",
-        "private-char", "processing-meta", "ref-list", "table-wrap-foot", "x",
+        "private-char", "processing-meta", "ref-list", "table-wrap-foot",
     }
 )
 # Skipped elements whose caption becomes its own paragraph.
@@ -93,8 +93,19 @@ KIND[etree.Entity] = _ENTITY  # lxml keeps undeclared entity references as nodes
 _GLUE_PUNCT = frozenset(".:;!?")
 
 
-# Capital letters of the Latin scripts: a set lookup is cheaper than str.isupper() in this loop.
+# Letters of the Latin scripts: a set lookup is cheaper than str.isupper() in this loop.
 _UPPER = frozenset(ch for ch in map(chr, range(0x250)) if ch.isupper())
+_LOWER = frozenset(ch for ch in map(chr, range(0x250)) if ch.islower())
+
+
+def _glued(left: str, right: str) -> bool:
+    """A missing source space at an inline-element boundary (``right`` starts with a capital):
+    ``Results.|The``, ``mosquitoes.|Anopheles``, ``<italic>T. albicollis</italic>|Brandt``,
+    ``corroborate|<xref>Tables 2</xref>``. Not ``Bam|HI``, ``lac|Z`` (no lowercase after the capital)."""
+    last = left[-1:]
+    if last in _GLUE_PUNCT:
+        return True
+    return last in _LOWER and right[1:2] in _LOWER
 
 
 def collect(el, out: list, floats: list | None) -> None:
@@ -115,17 +126,17 @@ def collect(el, out: list, floats: list | None) -> None:
             if len(child):
                 mark = len(out)
                 collect(child, out, floats)
-                if mark and len(out) > mark and out[mark][:1] in _UPPER and out[mark - 1][-1:] in _GLUE_PUNCT:
+                if mark and len(out) > mark and out[mark][:1] in _UPPER and _glued(out[mark - 1], out[mark]):
                     out.insert(mark, " ")
             else:
                 text = child.text
                 if text:
-                    if text[0] in _UPPER and out and out[-1][-1:] in _GLUE_PUNCT:
+                    if text[0] in _UPPER and out and _glued(out[-1], text):
                         append(" ")
                     append(text)
             tail = child.tail
             if tail:
-                if tail[0] in _UPPER and out and out[-1][-1:] in _GLUE_PUNCT:
+                if tail[0] in _UPPER and out and _glued(out[-1], tail):
                     append(" ")
                 append(tail)
             continue

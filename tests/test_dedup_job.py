@@ -17,6 +17,13 @@ from pipeline.config import PipelineConfig
 from pipeline.dedup.planted import articles_table, exact_jaccard, load_texts, paragraphs_table, perturb, write_run
 from pipeline.rundir import RunDir
 
+def substitute_at(text: str, positions: list[int]) -> str:
+    words = text.split()
+    for p in positions:
+        words[p] = f"changed{p}"
+    return " ".join(words)
+
+
 EDITS = [("substitute", 1), ("substitute", 2), ("substitute", 4), ("substitute", 8), ("substitute", 16),
          ("insert", 1), ("insert", 3), ("insert", 10), ("delete", 1), ("delete", 3), ("delete", 10),
          ("reorder", 0), ("cosmetic", 0)]
@@ -56,6 +63,11 @@ def planted(reference_labels, tmp_path_factory):
     rows += [("PMC7001", 0, family_text), ("PMC7002", 0, perturb(family_text, "cosmetic", 0, rng)),
              ("PMC7003", 0, family_text), ("PMC7004", 3, perturb(family_text, "cosmetic", 0, rng)),
              ("PMC7004", 1, family_text)]  # ... and ordinal 1 before ordinal 3 within PMC7004
+    # A chain A ~ B ~ C with J(A, C) below the threshold: components would merge all three.
+    base = next(t for t in texts[901:] if len(t.split()) >= 160)
+    b_text = substitute_at(base, [30, 90, 150])
+    c_text = substitute_at(b_text, [60, 120, 170])
+    rows += [("PMC7100", 0, base), ("PMC7101", 0, b_text), ("PMC7102", 0, c_text)]
     # A reprint: PMC8000 repeats the six paragraphs of PMC1000 (4 exact, 2 lightly edited) and is newer.
     for o in range(6):
         text = originals[o]
@@ -102,6 +114,22 @@ def test_precision_and_recall_against_exact_jaccard(deduped):
     # Every predicted pair is a true near duplicate (verification on): precision 1.0 at J ≥ 0.8.
     predicted = [(a, b, j) for a, b, j in pairs if cluster[a] == cluster[b]]
     assert all(j >= 0.8 for _, _, j in predicted)
+
+
+def test_chains_are_split_at_the_kept_paragraph(deduped):
+    _, _, rows, _, dedup = deduped
+    text = {f"{a}:{o:05d}": t for a, o, t in rows}
+    a, b, c = "PMC7100:00000", "PMC7101:00000", "PMC7102:00000"
+    # The premise: B is a near duplicate of A and of C, C is not one of A.
+    assert exact_jaccard(text[a], text[b]) >= 0.8 and exact_jaccard(text[b], text[c]) >= 0.8
+    assert exact_jaccard(text[a], text[c]) < 0.8
+    by_id = {r["paragraph_id"]: r for r in dedup}
+    assert by_id[b]["kept_paragraph_id"] == a and by_id[b]["match"] == "near"
+    assert not by_id[c]["is_duplicate"] and by_id[c]["cluster_id"] != by_id[a]["cluster_id"]
+    # Every near duplicate is ≥ threshold to the paragraph that is kept in its place.
+    for r in dedup:
+        if r["match"] == "near":
+            assert exact_jaccard(text[r["paragraph_id"]], text[r["kept_paragraph_id"]]) >= 0.8
 
 
 def test_exact_duplicates_and_keep_rule(deduped):

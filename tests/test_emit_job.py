@@ -180,8 +180,10 @@ def test_rerun_skips_and_resumes_after_a_kill(emitted, spark, tmp_path):
     assert [k for k, v in report["variants"].items() if not v["skipped"]] == ["BE-ClinicalCase"]
     assert not list(copy.root.glob(".tmp-*"))
     assert manifest(copy, "BE-ClinicalCase")["totals"]["rows"] == 22
-    # Changing a setting that changes the shards re-emits.
+    # Changing a setting that changes the shards, or a re-run input stage, re-emits.
     assert pending_recipes(copy, small_shards(seed=3), ["BE-Base"]) == ["BE-Base"]
+    (copy.table("annotations") / "_COMPLETE").write_text(json.dumps({"rows": 17, "classifier": "new"}))
+    assert pending_recipes(copy, cfg, RECIPES) == RECIPES
 
 
 def test_missing_dedup_or_annotations_is_a_clear_error(spark, tmp_path):

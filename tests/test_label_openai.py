@@ -371,3 +371,32 @@ def test_unauthorised_stops_the_run_and_caches_nothing(tmp_path, reference_label
     assert len(server.requests) <= 8  # the workers stop at once
     assert not list(run.table("label_cache").glob("chunk-*.parquet"))
     assert set(texts)  # sanity
+
+
+def test_persistent_5xx_stays_pending_not_cached_as_invalid(tmp_path, reference_labels):
+    rows = reference_rows(reference_labels, 12)
+    texts = [truncate_words(r["text"], 400) for r in rows]
+    server = ChatServer(label_map(rows), plan={texts[5]: ["503"] * 4})
+    server_respond = server.respond
+
+    def respond(h, paragraph, action):  # "503": a server error answered with that status
+        if action == "503":
+            data = b'{"error": {"message": "overloaded"}}'
+            h.send_response(503)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return
+        server_respond(h, paragraph, action)
+
+    server.respond = respond
+    try:
+        run = make_sample_run(tmp_path / "run", rows)
+        first = label_run(run, fast_cfg(server), progress=False)  # max_retries=3: 4 attempts, all 503
+        assert first["complete"] is False and first["pending"] == 1
+        assert first["failures_by_reason"] == {"http_503": 1} and first["retries"] == 3
+        second = label_run(run, fast_cfg(server), progress=False)  # the 5th attempt is answered
+    finally:
+        server.close()
+    assert second["complete"] is True and second["cached"] == 11 and second["sent"] == 1
+    assert all(r["status"] == "ok" for r in labels_table(run))

@@ -29,7 +29,7 @@ def emit(
 ) -> None:
     """Write RUN_DIR/variants/<recipe>/{commercial,noncommercial}/part-*.parquet (zstd, shuffled) and
     manifest.json per recipe. Duplicates are removed first; complete variants are skipped."""
-    from jobs.emit import run_emit
+    from jobs.emit import EmitError, run_emit
     from pipeline.emit.recipe import RecipeError
     from pipeline.rundir import RunDir
     from pipeline.spark import get_spark
@@ -45,6 +45,10 @@ def emit(
     except RecipeError as exc:
         raise typer.BadParameter(str(exc), param_hint="--recipe") from None
     spark = get_spark(cfg.spark)
-    report = run_emit(spark, RunDir(run_dir), cfg, recipes=recipe, overwrite=overwrite)
+    try:
+        report = run_emit(spark, RunDir(run_dir), cfg, recipes=recipe, overwrite=overwrite)
+    except EmitError as exc:
+        typer.echo(f"emit failed: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(json.dumps({name: {"skipped": v["skipped"], **v["totals"]} for name, v in report["variants"].items()},
                           indent=2))

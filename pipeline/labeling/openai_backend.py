@@ -31,9 +31,12 @@ POOL_CONNECTIONS = 16  # connections per httpx client (see _run)
 
 
 class RequestFailed(Exception):
-    def __init__(self, reason: str, detail: str = "", fatal: bool = False):
+    """``content``: the server rejected this request's content (recorded as an invalid label);
+    ``fatal``: a configuration error (stop the run); neither: transient, retries exhausted."""
+
+    def __init__(self, reason: str, detail: str = "", fatal: bool = False, content: bool = False):
         super().__init__(reason)
-        self.reason, self.detail, self.fatal = reason, detail, fatal
+        self.reason, self.detail, self.fatal, self.content = reason, detail, fatal, content
 
 
 def request_body(model: str, messages: list[dict], cfg: LabelConfig) -> dict:
@@ -132,8 +135,9 @@ class OpenAIBackend:
                     reason = f"http_{resp.status_code}"
                     retry_after = resp.headers.get("retry-after")
                 else:
+                    content = resp.status_code in CONTENT_4XX
                     raise RequestFailed(f"http_{resp.status_code}", self.scrub(resp.text[:500]) or "",
-                                        fatal=resp.status_code not in CONTENT_4XX)
+                                        fatal=not content, content=content)
             if attempt < self.cfg.max_retries and not self._stop:
                 await asyncio.sleep(self._backoff(attempt, retry_after))
             elif self._stop:
@@ -147,7 +151,7 @@ class OpenAIBackend:
             try:
                 data = await self._post(client, payload, stats)
             except RequestFailed as exc:
-                if exc.reason.startswith("http_") and not exc.fatal:
+                if exc.content:
                     # the server rejected this request's content: a recorded, invalid label
                     stats.invalid_attempts[exc.reason] += 1
                     stats.invalid_final[exc.reason] += 1
