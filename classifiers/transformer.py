@@ -234,59 +234,40 @@ class TransformerStudent:
     @torch.inference_mode()
     def _forward_all(self, texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None = None,
                      batch_size: int = 256, max_tokens: int | None = None) -> dict[str, np.ndarray]:
-        """Raw head outputs in input order.
+        """Raw head outputs in input order; batches are built over length-sorted texts.
 
-        Texts are sorted by length (characters, a cheap proxy for tokens) so each batch pads little;
-        each batch is tokenised straight to padded tensors (no Python lists of ids) in a background
-        thread while the GPU runs the previous one; outputs stay on the device until the end.
-        ``max_tokens`` caps batch_size × padded length (memory), default batch_size × max_len.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
+        (Measured on one H100, docs/distill.md: tokenising everything in one call and padding per
+        batch beat per-batch tokenisation in a background thread, 6.0k vs 3.4k paragraphs/s.)"""
         was_training = self.net.training
         self.net.eval()
         inputs = _inputs(texts, context, self.context_features)
-        n = len(inputs)
-        if n == 0:
-            return {}
-        order = np.argsort(np.fromiter((len(t) for t in inputs), dtype=np.int64, count=n), kind="stable")[::-1]
-        budget = max_tokens or batch_size * self.max_len
-        # Batch boundaries from the character-length estimate (≈ 4 chars a token, capped at max_len).
-        bounds, i = [], 0
-        while i < n:
-            est = min(self.max_len, len(inputs[order[i]]) // 4 + 2)
-            size = max(1, min(batch_size * 4, budget // max(est, 1)))
-            bounds.append((i, min(n, i + size)))
-            i += size
+        ids = self.tokenizer(inputs, truncation=True, max_length=self.max_len)["input_ids"] if inputs else []
+        order = np.argsort([len(x) for x in ids], kind="stable")[::-1]  # longest first: OOM shows at once
+        outs: dict[str, list] = {}
         dtype = next(self.net.parameters()).dtype
         autocast = self.device.type == "cuda" and dtype != torch.bfloat16
-        cuda = self.device.type == "cuda"
-
-        def encode(lo_hi):
-            lo, hi = lo_hi
-            enc = self.tokenizer([inputs[j] for j in order[lo:hi]], truncation=True, max_length=self.max_len,
-                                 padding="longest", return_tensors="pt")
-            ids, mask = enc["input_ids"], enc["attention_mask"]
-            if cuda:
-                ids, mask = ids.pin_memory(), mask.pin_memory()
-            return ids, mask
-
-        outs: dict[str, list] = {}
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(encode, bounds[0])
-            for k in range(len(bounds)):
-                ids, mask = pending.result()
-                if k + 1 < len(bounds):
-                    pending = pool.submit(encode, bounds[k + 1])
-                ids, mask = ids.to(self.device, non_blocking=True), mask.to(self.device, non_blocking=True)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
-                    res = self.net(ids, mask)
-                for name, v in res.items():
-                    outs.setdefault(name, []).append(v.float())
+        # Token budget per batch: short texts go in bigger batches at the same memory cost.
+        budget = max_tokens or batch_size * self.max_len
+        i = 0
+        while i < len(order):
+            longest = len(ids[order[i]])
+            size = max(1, min(batch_size * 4, budget // max(longest, 1)))
+            idx = order[i:i + size]
+            i += size
+            b_ids, mask = _pad([ids[j] for j in idx], self.tokenizer.pad_token_id, self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+                res = self.net(b_ids, mask)
+            for k, v in res.items():
+                outs.setdefault(k, []).append((idx, v.float().cpu().numpy()))
         self.net.train(was_training)
-        inv = torch.as_tensor(np.argsort(order), device=self.device)
-        # One device→host copy per head, back in input order.
-        return {name: torch.cat(parts)[inv].cpu().numpy() for name, parts in outs.items()}
+        result = {}
+        for k, parts in outs.items():
+            shape = parts[0][1].shape[1:]
+            arr = np.zeros((len(texts), *shape), dtype=np.float32)
+            for idx, v in parts:
+                arr[idx] = v
+            result[k] = arr
+        return result
 
     def predict(self, texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None = None,
                 batch_size: int = 256, max_tokens: int | None = None) -> Predictions:

@@ -63,7 +63,7 @@ def load_labels(run: RunDir, labels: str | None) -> tuple[Examples, dict[str, An
         raise ValueError(f"{path}: no usable label rows ({skipped})")
     info = {
         "label_source": str(path), "label_hash": _file_hash(path), "n_rows": table.num_rows, "n_used": len(ex),
-        "skipped": skipped,
+        "skipped_rows": skipped,
         "labeller": _distinct(table, "labeller") or [f"import:{path.name}"],
         "prompt_version": _distinct(table, "prompt_version") or ["unknown"],
         "context_columns": sorted(ex.context),
@@ -274,7 +274,7 @@ def run_train(spark, run: RunDir, cfg: PipelineConfig, labels: str | None = None
     default = "cascade" if "cascade" in students else "fasttext" if "fasttext" in students else students[0]
     card = {
         **{k: info[k] for k in ("label_source", "label_hash", "labeller", "prompt_version", "n_rows", "n_used",
-                                "skipped", "context_columns")},
+                                "skipped_rows", "context_columns")},
         "split": split, "students": card_students, "default_student": default,
         "classes": {h: c for h, c in _classes().items()},
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -286,7 +286,7 @@ def run_train(spark, run: RunDir, cfg: PipelineConfig, labels: str | None = None
     rows = [agreement_row(s, metrics[s]) for s in STUDENTS if s in metrics and metrics[s]]
     report = {
         "stage": STAGE, "model_dir": str(run.table(MODEL)), "default_student": default,
-        **{k: info[k] for k in ("label_source", "label_hash", "labeller", "prompt_version", "n_used", "skipped")},
+        **{k: info[k] for k in ("label_source", "label_hash", "labeller", "prompt_version", "n_used", "skipped_rows")},
         "split": split, "students": {s: card_students[s] for s in students},
         "table": rows, "paper_student": PAPER_STUDENT, "skipped": False,
     }

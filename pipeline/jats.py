@@ -271,31 +271,36 @@ def _cut_unused(data: bytes) -> bytes:
     return b"".join(pieces)
 
 
-def _parse_xml(data: bytes):
-    _precheck(data)
+def _fromstring(data: bytes):
+    """Parse the cut bytes when that works, else the untouched bytes (whose error propagates)."""
     try:
         cut = _cut_unused(data)
     except IndexError:  # a tag name at the very end of truncated bytes
         cut = data
     if cut is not data:
         try:
-            root = etree.fromstring(cut, _parser())
-        except etree.XMLSyntaxError:
-            root = None
-        if root is not None:
-            return _check_dtd(root)
+            return etree.fromstring(cut, _parser())
+        except (etree.XMLSyntaxError, ValueError, LookupError):
+            pass  # judge the original bytes instead
+    return etree.fromstring(data, _parser())
+
+
+def _parse_xml(data: bytes):
+    _precheck(data)
     try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as err:
-        repaired = _repair_doctype(data) if "DOCTYPE" in str(err) or "PUBLIC" in str(err) or "SYSTEM" in str(err) else None
-        if repaired is None:
-            raise _classify(err) from None
         try:
-            root = etree.fromstring(repaired, _parser())
-        except etree.XMLSyntaxError as err2:
-            raise _classify(err2) from None
+            root = _fromstring(data)
+        except etree.XMLSyntaxError as err:
+            msg = str(err)
+            repaired = _repair_doctype(data) if ("DOCTYPE" in msg or "PUBLIC" in msg or "SYSTEM" in msg) else None
+            if repaired is None:
+                raise _classify(err) from None
+            try:
+                root = _fromstring(repaired)
+            except etree.XMLSyntaxError as err2:
+                raise _classify(err2) from None
     except (ValueError, LookupError) as err:  # e.g. unknown encoding names on some libxml2 builds
-        raise JatsError("encoding", str(err)) from None
+        raise JatsError("encoding", str(err)[:300]) from None
     return _check_dtd(root)
 
 

@@ -78,7 +78,9 @@ def gather(run: RunDir) -> dict[str, Any]:
         if "sample" in objects:
             step("sampled", _one(con, "SELECT count(*) FROM sample"), "paragraphs")
         if "labels" in objects:
-            step("labelled (valid)", _one(con, "SELECT count(*) FROM labels WHERE status = 'ok'"), "paragraphs")
+            # Run paragraphs with a valid label (an import may also bring texts from elsewhere).
+            step("labelled (valid)", _one(con, "SELECT count(DISTINCT paragraph_id) FROM labels "
+                                               "WHERE status = 'ok' AND paragraph_id IS NOT NULL"), "paragraphs")
         if "annotations" in objects:
             step("annotated", _one(con, "SELECT count(*) FROM annotations"), "paragraphs")
         for name, m in manifests.items():

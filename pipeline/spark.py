@@ -37,6 +37,8 @@ def get_spark(cfg: SparkConfig | None = None):
         "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.parquet.compression.codec": "zstd",
+        # Spark's default INT96 timestamps read back elsewhere (pyarrow, DuckDB) as naive ns.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "true" if cfg.show_progress else "false",
         "spark.ui.enabled": "false",

@@ -11,12 +11,66 @@ import pytest
 from test_train import test_config, trained_run  # noqa: F401  (session fixture)
 
 
+def _write_run_labels(run, reference_labels) -> int:
+    """A real labels/ table for the run: the reference labels whose text is one of the run's
+    paragraphs (whitespace-normalised match), keyed by paragraph_id as the label stage writes it."""
+    import json
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+
+    from classifiers.features import text_hash
+    from pipeline.rundir import write_parquet_atomic
+    from schemas.labels import LABELS
+
+    paras = pq.read_table(run.table("paragraphs"), columns=["paragraph_id", "text"]).to_pydict()
+    by_text = {" ".join(t.split()): (pid, t) for pid, t in zip(paras["paragraph_id"], paras["text"])}
+    rows = []
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for line in reference_labels.read_text().splitlines():
+        r = json.loads(line)
+        hit = by_text.get(" ".join(r["text"].split()))
+        if hit:
+            rows.append({"paragraph_id": hit[0], "text": hit[1], "text_hash": text_hash(hit[1]),
+                         "document_type": r["document_type"], "domain": r["domain"],
+                         "educational_score": r["educational_score"], "language": r["language"],
+                         "labeller": "reference-llm", "prompt_version": "rubric-v1", "created_at": now,
+                         "status": "ok", "invalid_reason": None, "raw_response": None})
+    rows.append({**rows[0], "paragraph_id": None, "status": "invalid", "document_type": None,
+                 "invalid_reason": "bad_json", "raw_response": "{"})
+    table = pa.Table.from_pylist(rows, schema=LABELS)
+    tmp = run.tmp_path("labels")
+    write_parquet_atomic(table, tmp / "part-0.parquet")
+    run.publish(tmp, "labels", {"rows": len(rows)})
+    return len(rows) - 1
+
+
 def _annotated(spark, run_copy, trained_run, **kw):  # noqa: F811
     from jobs.annotate import run_annotate
 
     model_run, _, _ = trained_run
     shutil.copytree(model_run.table("model"), run_copy.table("model"))
     return run_annotate(spark, run_copy, test_config(), **kw)
+
+
+def test_train_on_run_labels_uses_run_context_then_annotate(spark, run_copy, reference_labels):
+    """labels/ from the run (status ok rows) + section path, zone and article type joined from the
+    run's tables → fastText with all three context features → annotate feeds it those columns."""
+    from jobs.annotate import run_annotate
+    from jobs.train import run_train
+
+    n = _write_run_labels(run_copy, reference_labels)
+    assert n >= 100
+    report = run_train(None, run_copy, test_config(**{"train.fasttext.epoch": 10}), student="fasttext")
+    card = (run_copy.table("model") / "model_card.json").read_text()
+    assert report["n_used"] == n and report["skipped_rows"] == {"status_not_ok": 1}
+    assert report["labeller"] == ["reference-llm"] and report["prompt_version"] == ["rubric-v1"]
+    assert report["students"]["fasttext"]["features"]["context"] == ["section", "zone", "article_type"]
+    assert '"zone"' in card
+    ann = run_annotate(spark, run_copy, test_config())
+    assert ann["context_features"] == ["article_type", "section", "zone"]
+    assert ann["rows"] == pq.read_table(run_copy.table("annotations"), columns=["paragraph_id"]).num_rows
+    assert sum(ann["counts"]["domain"].values()) == ann["paragraphs"]
 
 
 def test_annotate_every_paragraph_once_valid_resumable_deterministic(spark, run_copy, trained_run):  # noqa: F811

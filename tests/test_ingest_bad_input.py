@@ -4,7 +4,6 @@ One ingest run is shared by all assertions (module fixture)."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import shutil

@@ -183,3 +183,35 @@ def test_one_broken_article_in_a_bundle_keeps_the_others(real_article, monkeypat
     arts = parse_document(bundle, "bundle.xml", detect_language=False, errors=errors)
     assert [a.article["article_id"] for a in arts] == ["PMC2231364"]
     assert len(errors) == 1 and errors[0].reason == "article_failed" and "boom" in errors[0].message
+
+
+def test_random_damage_never_crashes(real_article):
+    """Truncations, byte flips, deleted spans, broken cut boundaries of a real article: always
+    either articles or a JatsError — never another exception (deterministic seed)."""
+    import random
+
+    rng = random.Random(7)
+    reasons = set()
+    for _ in range(150):
+        data = real_article
+        op = rng.randrange(4)
+        if op == 0:
+            data = data[: rng.randrange(len(data))]
+        elif op == 1:
+            buf = bytearray(data)
+            for _ in range(5):
+                buf[rng.randrange(len(buf))] = rng.randrange(256)
+            data = bytes(buf)
+        elif op == 2:
+            i = rng.randrange(len(data))
+            data = data[:i] + data[i + rng.randrange(2000) :]
+        else:
+            for tag in (b"</ref-list>", b"<ref-list", b"<table", b"</table>"):
+                if rng.random() < 0.5:
+                    data = data.replace(tag, tag[:-1], 1)
+        try:
+            parse_document(data, "fuzz.xml", detect_language=False)
+            reasons.add("ok")
+        except JatsError as err:
+            reasons.add(err.reason)
+    assert "malformed_xml" in reasons and "ok" in reasons
