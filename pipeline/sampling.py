@@ -27,7 +27,10 @@ _FAMILY_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("back", re.compile(r"acknowledg|agradec|remerciement|funding|financ|conflict|competing|interest|author|contribut|ethic|availability|abbreviation|supplement|declaration", re.I)),
 ]
 _ZONE_FAMILY = {"abstract": "abstract", "trans-abstract": "abstract", "back": "back",
-                "boxed-text": "boxed", "sub-article": "sub_article"}
+                "boxed-text": "boxed", "sub-article": "sub_article",
+                # Figure/table captions are their own family: short, formulaic, and over-represented
+                # if they were mixed into the section they sit in.
+                "caption": "caption"}
 
 
 def estimate_tokens(n_words: int, tokens_per_word: float = 1.3) -> int:

@@ -38,7 +38,7 @@ PARAGRAPHS = pa.schema(
         pa.field("paragraph_id", pa.string(), nullable=False),  # f"{article_id}:{ordinal:05d}"
         pa.field("article_id", pa.string(), nullable=False),
         pa.field("ordinal", pa.int32(), nullable=False),  # reading order within the article, from 0
-        pa.field("zone", pa.string(), nullable=False),  # abstract | trans-abstract | body | back | boxed-text | sub-article
+        pa.field("zone", pa.string(), nullable=False),  # abstract | trans-abstract | body | back | boxed-text | caption | sub-article
         pa.field("section_path", pa.list_(pa.string())),  # every enclosing section title, outermost first
         pa.field("xml_path", pa.string(), nullable=False),  # e.g. "body/sec[0]/p[1]"
         pa.field("text", pa.string(), nullable=False),

@@ -87,41 +87,50 @@ def _apps(cluster) -> int:
     return len({p.name for d in cluster.work_dirs() for p in d.glob("app-*")})
 
 
-def test_pipeline_on_cluster_matches_local(cluster, pyfiles, cluster_config, student_dir, sample_dir,
-                                           ingested_run, run_copy, spark, tmp_path):
-    from jobs.annotate import run_annotate
+@pytest.fixture(scope="module")
+def cluster_run(cluster, pyfiles, cluster_config, sample_dir, tmp_path_factory) -> Path:
+    """The bundled sample ingested on the cluster (dedup and annotate then run on it)."""
+    work = tmp_path_factory.mktemp("cluster-pipeline")
+    out = work / "cluster-run"
+    apps = _apps(cluster)
+    text = cluster.run(REPO / "jobs" / "ingest.py", *_ingest_args(sample_dir, out, cluster_config),
+                       log=work / "ingest.log", cwd=work, py_files=pyfiles)
+    _assert_ran_on_cluster(cluster, text, apps)
+    return out
+
+
+def test_ingest_on_cluster_matches_local(cluster_run, ingested_run):
+    report = json.loads((cluster_run / "reports" / "ingest.json").read_text())
+    assert report["inputs"]["units_parsed"] == 4  # really parsed here, not skipped as complete
+    rows = {t: assert_same_table(cluster_run / t, ingested_run.table(t), t, file_level=True) for t in INGEST_TABLES}
+    assert rows["articles"] > 150 and rows["paragraphs"] > 5000
+
+
+def test_dedup_on_cluster_matches_local(cluster, pyfiles, cluster_config, cluster_run, run_copy, spark, tmp_path):
     from jobs.dedup import run_dedup
     from pipeline.config import load_config
 
-    out = tmp_path / "cluster-run"  # not "run": that is where the run_copy fixture puts its copy
-    cfg = load_config(cluster_config)
-
-    # ingest: cluster vs the session's local-mode ingest of the same inputs
     apps = _apps(cluster)
-    text = cluster.run(REPO / "jobs" / "ingest.py", *_ingest_args(sample_dir, out, cluster_config),
-                       log=tmp_path / "ingest.log", cwd=tmp_path, py_files=pyfiles)
-    _assert_ran_on_cluster(cluster, text, apps)
-    assert json.loads((out / "reports" / "ingest.json").read_text())["inputs"]["units_parsed"] == 4
-    rows = {t: assert_same_table(out / t, ingested_run.table(t), t, file_level=True) for t in INGEST_TABLES}
-    assert rows["articles"] > 150 and rows["paragraphs"] > 5000
-
-    # dedup on the cluster's ingest vs local dedup on a copy of the local ingest
-    apps = _apps(cluster)
-    text = cluster.run(REPO / "jobs" / "dedup.py", str(out), "--config", str(cluster_config),
+    text = cluster.run(REPO / "jobs" / "dedup.py", str(cluster_run), "--config", str(cluster_config),
                        log=tmp_path / "dedup.log", cwd=tmp_path, py_files=pyfiles)
     _assert_ran_on_cluster(cluster, text, apps)
-    run_dedup(spark, run_copy, cfg)
+    run_dedup(spark, run_copy, load_config(cluster_config))
     for t in DEDUP_TABLES:
-        assert_same_table(out / t, run_copy.table(t), t, file_level=True)
+        assert_same_table(cluster_run / t, run_copy.table(t), t, file_level=True)
 
-    # annotate with the same student on both sides
+
+def test_annotate_on_cluster_matches_local(cluster, pyfiles, cluster_config, cluster_run, student_dir, run_copy,
+                                           spark, tmp_path):
+    from jobs.annotate import run_annotate
+    from pipeline.config import load_config
+
     apps = _apps(cluster)
-    text = cluster.run(REPO / "jobs" / "annotate.py", str(out), "--model", str(student_dir),
+    text = cluster.run(REPO / "jobs" / "annotate.py", str(cluster_run), "--model", str(student_dir),
                        "--config", str(cluster_config), log=tmp_path / "annotate.log", cwd=tmp_path, py_files=pyfiles)
     _assert_ran_on_cluster(cluster, text, apps)
-    run_annotate(spark, run_copy, cfg, model=str(student_dir))
-    n = assert_same_table(out / "annotations", run_copy.table("annotations"), "annotations", file_level=True)
-    assert n == rows["paragraphs"]
+    run_annotate(spark, run_copy, load_config(cluster_config), model=str(student_dir))
+    n = assert_same_table(cluster_run / "annotations", run_copy.table("annotations"), "annotations", file_level=True)
+    assert n == json.loads((cluster_run / "reports" / "ingest.json").read_text())["paragraphs"]
 
 
 def test_lost_worker_mid_ingest(cluster, pyfiles, cluster_config, sample_dir, ingested_run, tmp_path):

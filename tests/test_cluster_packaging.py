@@ -121,3 +121,30 @@ def test_cluster_configs_are_valid():
             if line.strip() and not line.lstrip().startswith("#"):
                 key, _, value = line.strip().partition(" ")
                 assert key.startswith("spark.") and value.strip(), f"{path.name}: bad line {line!r}"
+
+
+def test_ship_directory_reaches_executors(spark, tmp_path):
+    """A nested folder shipped with jobs._submit.ship_directory is readable inside tasks (the
+    cluster variant runs in tests/test_cluster.py through annotate's model shipping)."""
+    from jobs._submit import ship_directory, shipped_directory
+
+    folder = tmp_path / "model"
+    (folder / "heads").mkdir(parents=True)
+    (folder / "card.json").write_text('{"version": "v1"}')
+    (folder / "heads" / "w.bin").write_bytes(bytes(range(256)) * 4)
+    handle = ship_directory(spark, folder, "test-model-v1")
+    assert ship_directory(spark, folder, "test-model-v1") == handle  # once per context
+
+    def read(_):
+        import os
+
+        root = shipped_directory(handle)
+        with open(os.path.join(root, "heads", "w.bin"), "rb") as fh:
+            data = fh.read()
+        with open(os.path.join(root, "card.json")) as fh:
+            yield fh.read(), len(data), data[:3]
+
+    assert spark.sparkContext.parallelize([0, 1], 2).mapPartitions(read).collect() == [
+        ('{"version": "v1"}', 1024, b"\x00\x01\x02")] * 2
+    with pytest.raises(NotADirectoryError):
+        ship_directory(spark, folder / "card.json", "not-a-folder")
