@@ -59,28 +59,182 @@ def fasttext_throughput(student: FastTextStudent, texts: list[str], n: int) -> d
 
 
 def transformer_throughput(student, texts: list[str], n: int, batch_size: int, max_tokens: int | None) -> dict:
+    """End to end (tokenisation included) and, separately, tokenisation alone and the model alone
+    on already-built batches."""
     import torch
 
     batch = replicate(texts, n)
     student.predict(batch[:2048], batch_size=batch_size, max_tokens=max_tokens)  # warm-up, bf16 cast
     dev = student.device
     t0 = time.perf_counter()
-    ids = student.tokenizer(batch, truncation=True, max_length=student.max_len)["input_ids"]
+    lens, _ = student._token_ids(batch)
     tok_s = time.perf_counter() - t0
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
+    _sync(dev)
     t0 = time.perf_counter()
     student.predict(batch, batch_size=batch_size, max_tokens=max_tokens)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
+    _sync(dev)
     total = time.perf_counter() - t0
-    model_s = max(total - tok_s, 1e-9)
+    model_s = _model_only_seconds(student, batch, batch_size, max_tokens)
     return {"paragraphs": n, "device": str(dev), "dtype": str(next(student.net.parameters()).dtype),
             "max_len": student.max_len, "batch_size": batch_size, "max_tokens": max_tokens,
-            "mean_tokens": round(float(np.mean([len(x) for x in ids])), 1),
-            "total_s": round(total, 3), "tokenise_s": round(tok_s, 3),
+            "mean_tokens": round(float(np.mean(lens)), 1),
+            "total_s": round(total, 3), "tokenise_s": round(tok_s, 3), "model_only_s": round(model_s, 3),
             "paragraphs_per_s": round(n / total, 1), "paragraphs_per_s_model_only": round(n / model_s, 1),
             "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None}
+
+
+def _sync(dev) -> None:
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _model_only_seconds(student, batch: list[str], batch_size: int, max_tokens: int | None,
+                        chunk: int = 16384) -> float:
+    """Seconds for the encoder + heads alone, on batches tokenised and padded beforehand."""
+    import torch
+
+    budget = max_tokens or batch_size * student.max_len
+    cuda = student.device.type == "cuda"
+    order = np.argsort(-np.fromiter(map(len, batch), np.int64, len(batch)), kind="stable")
+    batches = [b for i in range(0, len(batch), chunk)
+               for b in student._batches(order[i:i + chunk], batch, budget, batch_size * 4, cuda)]
+    _sync(student.device)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        outs = []
+        for _, ids, lens, unpadded in batches:
+            ids, lens = ids.to(student.device, non_blocking=True), lens.to(student.device, non_blocking=True)
+            mask = (torch.arange(ids.shape[1], device=student.device)[None, :] < lens[:, None]).long()
+            outs.append(student.net(ids, mask, unpadded=unpadded)["document_type"].float())
+        torch.cat(outs).cpu()
+    return max(time.perf_counter() - t0, 1e-9)
+
+
+def legacy_forward(student, texts: list[str], batch_size: int = 1024, max_tokens: int | None = None) -> dict:
+    """The inference loop before the speed work (kept for before/after figures): HF tokenizer
+    call on all texts, Python padding loop per batch, one device sync per batch."""
+    import torch
+
+    from classifiers.transformer import _pad
+
+    with torch.inference_mode():
+        ids = student.tokenizer(texts, truncation=True, max_length=student.max_len)["input_ids"]
+        order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
+        outs: dict = {}
+        budget = max_tokens or batch_size * student.max_len
+        i = 0
+        while i < len(order):
+            longest = len(ids[order[i]])
+            size = max(1, min(batch_size * 4, budget // max(longest, 1)))
+            idx = order[i:i + size]
+            i += size
+            b_ids, mask = _pad([ids[j] for j in idx], student.tokenizer.pad_token_id, student.device)
+            res = student.net(b_ids, mask)
+            for k, v in res.items():
+                outs.setdefault(k, []).append((idx, v.float().cpu().numpy()))
+    result = {}
+    for k, parts in outs.items():
+        arr = np.zeros((len(texts), *parts[0][1].shape[1:]), dtype=np.float32)
+        for idx, v in parts:
+            arr[idx] = v
+        result[k] = arr
+    return result
+
+
+def untrained_student(encoder: str, max_len: int, device: str | None = None, seed: int = 0):
+    """Encoder + freshly initialised heads (seeded): enough to time inference, whose speed does
+    not depend on the weights, without a fine-tuning run."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from classifiers.transformer import StudentNet, TransformerStudent, _offline
+
+    _offline()
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(encoder, local_files_only=True)
+    enc = AutoModel.from_pretrained(encoder, local_files_only=True, attn_implementation="sdpa", dtype=torch.float32)
+    return TransformerStudent(StudentNet(enc, 0.1, ("classes",)), tok, "classes", (), max_len, {}, device=device)
+
+
+def speed_variants(encoder: str, texts: list[str], n: int, max_len: int, out: str | None,
+                   compile_variant: bool = False) -> dict:
+    """Transformer inference variants on the same n paragraphs, one table (and JSON after each
+    step, so a run cut short still reports what it measured)."""
+    import torch
+
+    student = untrained_student(encoder, max_len)
+    student._prepare_inference()
+    dev = student.device
+    batch = replicate(texts, n)
+    res: dict = {"paragraphs": n, "device": str(dev), "max_len": max_len,
+                 "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None,
+                 "cpu": os.cpu_count(), "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM"),
+                 "variants": {}}
+
+    def save() -> None:
+        if out:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(json.dumps(res, indent=2, default=str))
+
+    def timed(name: str, fn, **info):
+        _sync(dev)
+        t0 = time.perf_counter()
+        value = fn()
+        _sync(dev)
+        s = time.perf_counter() - t0
+        res["variants"][name] = {"seconds": round(s, 3), "paragraphs_per_s": round(n / s, 1), **info}
+        log.info("%-40s %8.3f s %10.0f par/s", name, s, n / s)
+        save()
+        return value
+
+    student.predict(batch[:4096], batch_size=1024)
+    legacy_forward(student, batch[:4096])  # warm-up both paths (kernels, allocator)
+    timed("tokenise: HF call (before)", lambda: student.tokenizer(batch, truncation=True, max_length=max_len))
+    lens = timed("tokenise: Rust encode_batch_fast + numpy", lambda: student._token_ids(batch)[0])
+    res["mean_tokens"] = round(float(np.mean(lens)), 1)
+    old = timed("end to end: before (HF call, Python pad, sync/batch)", lambda: legacy_forward(student, batch, 1024))
+    new = timed("end to end: after (default)", lambda: student._forward_all(batch, batch_size=1024))
+    agree = {k: float((old[k].argmax(1) == new[k].argmax(1)).mean()) for k in old}
+    diff = {k: float(np.abs(_softmax_np(old[k]) - _softmax_np(new[k])).max()) for k in old}
+    res["equivalence"] = {"argmax_agreement": agree, "max_abs_prob_diff": diff}
+    log.info("before vs after: argmax agreement %s, max |Δp| %s", agree, diff)
+    del old, new
+    for name, kw in (("chunk 4096", {"chunk": 4096}), ("chunk 65536", {"chunk": 65536}),
+                     ("budget 128k tokens", {"max_tokens": 131072}), ("budget 512k tokens", {"max_tokens": 524288})):
+        timed(f"end to end: after, {name}", lambda kw=kw: student._forward_all(batch, batch_size=1024, **kw), **kw)
+    student.pad_multiple = 1
+    timed("end to end: after, no width rounding", lambda: student._forward_all(batch, batch_size=1024))
+    student.pad_multiple = 8
+    s = _model_only_seconds(student, batch, 1024, None)
+    res["variants"]["model only (pre-built batches)"] = {"seconds": round(s, 3), "paragraphs_per_s": round(n / s, 1)}
+    log.info("model only %.3f s %.0f par/s", s, n / s)
+    save()
+    if compile_variant and dev.type == "cuda":
+        try:
+            student.net.encoder = torch.compile(student.net.encoder, dynamic=True)
+            t0 = time.perf_counter()
+            student._forward_all(batch[:20000], batch_size=1024)
+            res["compile_warmup_s"] = round(time.perf_counter() - t0, 1)
+            save()
+            timed("end to end: after + torch.compile(dynamic)", lambda: student._forward_all(batch, batch_size=1024))
+            s = _model_only_seconds(student, batch, 1024, None)
+            res["variants"]["model only + torch.compile"] = {"seconds": round(s, 3), "paragraphs_per_s": round(n / s, 1)}
+            save()
+        except Exception as exc:  # noqa: BLE001 - a failed compile is a result, not a crash
+            res["compile_error"] = repr(exc)[:500]
+            save()
+    rows = [{"variant": k, "seconds": v["seconds"], "par_per_s": v["paragraphs_per_s"]} for k, v in res["variants"].items()]
+    res["table_text"] = format_table(rows, ("variant", "seconds", "par_per_s"))
+    print(res["table_text"])
+    save()
+    return res
+
+
+def _softmax_np(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def annotate_throughput(run_dir: str, model_dir: str) -> dict:
@@ -122,11 +276,17 @@ def main() -> None:
     ap.add_argument("--pool", help="unlabelled paragraphs (JSONL/Parquet) for the cascade")
     ap.add_argument("--save", help="folder to save the trained students into")
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="transformer inference variants only (untrained heads on --encoder), no training")
+    ap.add_argument("--compile", action="store_true", help="with --speed-only: also time torch.compile")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx = () if args.no_context else CONTEXT
 
     ex, _ = examples_from_table(read_table(args.labels))
+    if args.speed_only:
+        speed_variants(args.encoder, list(ex.text), args.n_transformer, args.max_len, args.out, args.compile)
+        return
     tr, ho = stratified_split(ex, 0.2, args.seed)
     train, held = ex.take(tr), ex.take(ho)
     fi, de = stratified_split(train, 0.1, args.seed + 1)

@@ -15,5 +15,5 @@ app = typer.Typer(
 # Stage order for `--help`; modules not listed are registered after these.
 ORDER = [
     "ingest", "dedup", "sample", "label", "train", "predict", "annotate",
-    "emit", "catalog", "report", "run", "package",
+    "emit", "catalog", "query", "report", "run", "package",
 ]
