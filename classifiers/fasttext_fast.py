@@ -15,10 +15,14 @@ to the C++ path.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
+
+from classifiers.features import _BYTES, _PUNCT, _SPACES, normalise
 
 EOS = "</s>"
 _NGRAM_MULT = np.uint64(116049371)
@@ -85,9 +89,14 @@ class SharedForward:
                 if label_prefix + c in labels:
                     rows[j] = out[labels.index(label_prefix + c)]
                     present[j] = True
-            self.heads.append((slice(col, col + mat.shape[1]), rows, present))
-            col += mat.shape[1]
-        self.E = np.ascontiguousarray(np.hstack(blocks))
+            self.heads.append((slice(col, col + len(cls)), rows, present))
+            col += len(cls)
+        # The output layer is linear, so mean(rows) @ W.T == mean(rows @ W.T): fold each head's
+        # output matrix into its input matrix once (float64, then float32). A line then sums
+        # 12 floats per feature (4 + 3 + 5 classes) instead of 96 (3 heads x dim 32).
+        self.EW = np.ascontiguousarray(np.hstack(
+            [blk.astype(np.float64) @ rows.T.astype(np.float64) for blk, (_, rows, _) in zip(blocks, self.heads)]
+        ).astype(np.float32))
         if EOS not in index:
             raise Unsupported("no end-of-line token in the dictionary")
         self.eos = index[EOS]
@@ -97,6 +106,7 @@ class SharedForward:
     def _reset_known(self) -> None:
         n = self.nwords
         self.vocab = _Vocab(self, self._words)
+        self._index_get = dict.get.__get__(self.vocab)  # plain dict.get: no __missing__ dispatch
         self.word_id = list(range(n))
         self.hash = [fnv1a_int32(w) for w in self._words]
         self._word_id_np = np.arange(n, dtype=np.int64)
@@ -117,25 +127,44 @@ class SharedForward:
 
     def predict(self, lines: Sequence[str], chunk: int = 1024) -> list[np.ndarray]:
         """Per head, an (n, classes) float32 probability matrix in the given class order."""
+        return self._predict(len(lines), lambda lo, hi: (" " + EOS + " ").join(lines[lo:hi]), chunk)
+
+    def predict_texts(self, texts: Sequence[str | None], prefixes: Sequence[str] | None = None,
+                      chunk: int = 1024) -> list[np.ndarray]:
+        """Like ``predict(build_inputs(...))`` from raw texts: ``prefixes`` are the rows' context
+        tokens joined by spaces ("" for none). Normalisation runs once per chunk on the joined
+        texts (``joined_inputs``), which yields the same tokens as ``features.normalise`` per line."""
+        return self._predict(len(texts), lambda lo, hi: joined_inputs(texts[lo:hi], prefixes and prefixes[lo:hi]),
+                             chunk)
+
+    def _predict(self, n: int, joined, chunk: int) -> list[np.ndarray]:
         if len(self.word_id) > self.nwords + self.MAX_OOV:
             self._reset_known()
-        outs = [np.empty((len(lines), len(rows)), np.float32) for _, rows, _ in self.heads]
-        for lo in range(0, len(lines), chunk):
-            hidden = self._hidden(lines[lo:lo + chunk])
+        outs = [np.empty((n, len(rows)), np.float32) for _, rows, _ in self.heads]
+        for lo in range(0, n, chunk):
+            hi = min(lo + chunk, n)
+            logits_all = self._logits(joined(lo, hi), hi - lo)
             for k, (cols, rows, present) in enumerate(self.heads):
-                logits = hidden[:, cols] @ rows.T
+                logits = logits_all[:, cols]
                 logits[:, ~present] = -np.inf
                 logits -= logits.max(axis=1, keepdims=True)
                 np.exp(logits, out=logits)
                 logits /= logits.sum(axis=1, keepdims=True)
-                outs[k][lo:lo + len(logits)] = logits
+                outs[k][lo:hi] = logits
         return outs
 
-    def _hidden(self, lines: Sequence[str]) -> np.ndarray:
+    def _logits(self, joined: str, n_lines: int) -> np.ndarray:
+        """All heads' logits for one chunk, given as one string: the lines joined by " </s> "."""
         # One split for the whole chunk; EOS closes every line, as fastText's reader does.
-        flat = (" " + EOS + " ").join(lines).split()
+        flat = joined.split()
         flat.append(EOS)
-        idx = np.fromiter(map(self.vocab.__getitem__, flat), np.int64, len(flat))
+        # Plain-dict lookups (a dict subclass with __missing__ is ~15% slower per token); the few
+        # tokens never seen before are added afterwards.
+        idx = np.fromiter(map(self._index_get, flat, itertools.repeat(-1)), np.int64, len(flat))
+        miss = np.flatnonzero(idx < 0)
+        if len(miss):
+            vocab = self.vocab  # __missing__ adds a new token (once, even if repeated here)
+            idx[miss] = [vocab[flat[i]] for i in miss]
         word_id, hashes = self._arrays()
         wid = word_id[idx]
         h = hashes[idx].view(np.uint64)  # int32 hash sign-extended to 64 bits, as uint64_t h = int32
@@ -154,13 +183,58 @@ class SharedForward:
             valid = ok[: n - k]
             feats.append(self.nwords + (acc[valid] % np.uint64(self.bucket)).astype(np.int64))
             owners.append(line_of[: n - k][valid])
-        ids = np.concatenate(feats)
-        own = np.concatenate(owners)
-        order = np.argsort(own, kind="stable")
-        counts = np.bincount(own, minlength=len(lines))
-        indptr = np.concatenate(([0], np.cumsum(counts)))
-        # Sum of rows per line = (lines × features) 0/1 sparse matrix @ E: no gathered copy of the
-        # rows, and a C loop over the non-zeros (np.add.reduceat along axis 0 is 5x slower).
-        sel = sparse.csr_matrix((np.ones(len(ids), np.float32), ids[order], indptr),
-                                shape=(len(lines), self.E.shape[0]))
-        return np.asarray(sel @ self.E) / counts[:, None].astype(np.float32)
+        # Sum of rows per line = (lines × features) 0/1 sparse matrix @ EW: a C loop over the
+        # non-zeros (np.add.reduceat along axis 0 is 5x slower). Each block of features (words,
+        # then each n-gram order) is already in line order, so each is a CSR matrix as it stands:
+        # no sort of the concatenated features.
+        out = np.zeros((n_lines, self.EW.shape[1]), np.float32)
+        counts = np.zeros(n_lines, np.int64)
+        for ids, own in zip(feats, owners):
+            c = np.bincount(own, minlength=n_lines)
+            counts += c
+            indptr = np.concatenate(([0], np.cumsum(c)))
+            out += sparse.csr_matrix((np.ones(len(ids), np.float32), ids, indptr),
+                                     shape=(n_lines, self.EW.shape[0])) @ self.EW
+        return out / counts[:, None].astype(np.float32)
+
+
+# ---- normalisation of a whole chunk at once -------------------------------------------------
+# features.normalise runs a regex with a Python callback per punctuation mark, per text. Here the
+# chunk's texts are joined by a separator that no step changes (\x01: not punctuation, not
+# mapped, not cased), lower-cased, split around punctuation by ONE regex split (C) and re-joined
+# with spaces, which puts " p " around every mark exactly like the callback, and digit/control
+# mapped by one bytes translate. Unicode spaces stay (between spaces) instead of becoming " ":
+# str.split() treats them as whitespace, so the tokens are the same.
+_SEP_CHAR = "\x01"
+_PUNCT_SPLIT = re.compile("([" + re.escape(_PUNCT + _SPACES) + "])")
+
+
+def joined_inputs(texts: Sequence[str | None], prefixes: Sequence[str] | None = None) -> str:
+    """The chunk's student inputs joined by " </s> ": split() gives the tokens of
+    ``" </s> ".join(student_input(t, ctx) ...)``."""
+    raw = [t or "" for t in texts]
+    # ASCII texts and the others are normalised as two groups: one non-ASCII character makes a
+    # whole joined string wide (2-4 bytes a character) and sends lower() down its slow path.
+    ascii_rows = [t.isascii() for t in raw]
+    if all(ascii_rows) or not any(ascii_rows):
+        bodies = _normalise_joined(raw)
+    else:
+        asc = [t for t, a in zip(raw, ascii_rows) if a]
+        wide = [t for t, a in zip(raw, ascii_rows) if not a]
+        it_a, it_w = iter(_normalise_joined(asc)), iter(_normalise_joined(wide))
+        bodies = [next(it_a) if a else next(it_w) for a in ascii_rows]
+    sep = " " + EOS + " "
+    if prefixes:
+        return sep.join(map(" ".join, zip(prefixes, bodies)))
+    return sep.join(bodies)
+
+
+def _normalise_joined(raw: list[str]) -> list[str]:
+    """Each text's normalised body (up to whitespace: same tokens as ``features.normalise``)."""
+    if not raw:
+        return []
+    big = _SEP_CHAR.join(raw)
+    if big.count(_SEP_CHAR) != len(raw) - 1:  # a text holds the separator: text by text
+        return [normalise(t) for t in raw]
+    spaced = " ".join(_PUNCT_SPLIT.split(big.lower()))
+    return spaced.encode("utf-8", "replace").translate(_BYTES).decode("utf-8", "replace").split(_SEP_CHAR)

@@ -70,6 +70,16 @@ def build_inputs(texts: Sequence[str], context: Mapping[str, Sequence[Any]] | No
     return out
 
 
+def context_prefixes(n: int, context: Mapping[str, Sequence[Any]] | None, use: Sequence[str]) -> list[str] | None:
+    """Each row's context tokens joined by spaces ("" for none), None when no context is used:
+    what ``build_inputs`` puts before the normalised text."""
+    context = {k: v for k, v in (context or {}).items() if k in use and v is not None}
+    if not context:
+        return None
+    cols = [(k, context[k]) for k in CONTEXT_FEATURES if k in context]
+    return [" ".join(context_tokens(**{k: col[i] for k, col in cols}, use=use)) for i in range(n)]
+
+
 class FastTextStudent:
     kind = KIND
 
@@ -122,11 +132,13 @@ class FastTextStudent:
         """Score a batch (``batch_size`` is accepted for interface parity with the transformer and
         ignored: one C++ call scores the whole list). Context columns the model was trained with
         are used when given."""
-        lines = build_inputs(texts, context, self.context_features)
         fast = self._shared_forward()
         if fast is not None:
-            probs = dict(zip((h.name for h in HEADS), fast.predict(lines)))
+            # Normalisation per chunk of joined texts (fasttext_fast.joined_inputs), same tokens.
+            prefixes = context_prefixes(len(texts), context, self.context_features)
+            probs = dict(zip((h.name for h in HEADS), fast.predict_texts(texts, prefixes)))
         else:
+            lines = build_inputs(texts, context, self.context_features)
             probs = {h.name: self._head_probs(h, lines) for h in HEADS}
         sp = probs["educational_score"]
         return Predictions(probs["document_type"], probs["domain"], expected_score(sp), sp)

@@ -258,7 +258,18 @@ class TransformerStudent:
         """Token ids of the texts, truncated to max_len: (lengths, concatenated int32 ids)."""
         fast = self._fast_tokenizer()
         if fast is not None:
-            seqs = [e.ids for e in fast.encode_batch_fast(list(texts))]
+            # Long texts are cut at the first space past ``max_len * 6`` characters before
+            # tokenising (BERT-style tokenizers split at spaces, so the prefix's tokens are the
+            # text's first tokens); a cut text that then comes out shorter than max_len (it was
+            # not truncated) is tokenised again whole, so the ids are exactly the uncut ones.
+            limit = self.max_len * 6 if type(fast.pre_tokenizer).__name__ == "BertPreTokenizer" else None
+            texts = list(texts)
+            cut = [t if limit is None or len(t) <= limit else _cut_at_space(t, limit) for t in texts]
+            seqs = [e.ids for e in fast.encode_batch_fast(cut)]
+            redo = [i for i, (t, c, s) in enumerate(zip(texts, cut, seqs)) if c is not t and len(s) < self.max_len]
+            if redo:
+                for i, e in zip(redo, fast.encode_batch_fast([texts[i] for i in redo])):
+                    seqs[i] = e.ids
         else:
             seqs = self.tokenizer(list(texts), truncation=True, max_length=self.max_len)["input_ids"]
         lens = np.fromiter(map(len, seqs), np.int64, len(seqs))
@@ -295,7 +306,7 @@ class TransformerStudent:
     @torch.inference_mode()
     def _forward_all(self, texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None = None,
                      batch_size: int = 256, max_tokens: int | None = None,
-                     chunk: int = 16384) -> dict[str, np.ndarray]:
+                     chunk: int = 4096) -> dict[str, np.ndarray]:
         """Raw head outputs in input order.
 
         Texts are taken in chunks of ``chunk`` rows by decreasing character length (so a chunk
@@ -418,6 +429,11 @@ def _pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torc
         ids[r, :len(s)] = torch.tensor(s, dtype=torch.long)
         mask[r, :len(s)] = 1
     return ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+
+
+def _cut_at_space(text: str, limit: int) -> str:
+    j = text.find(" ", limit)
+    return text if j < 0 else text[:j]
 
 
 def _class_weights(y: torch.Tensor, k: int) -> torch.Tensor:

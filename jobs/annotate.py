@@ -1,6 +1,6 @@
 """Annotate every paragraph of a run with a trained student → the `annotations/` sidecar.
 
-The student's folder is shipped with the job (``SparkContext.addFile``, recursive) and loaded once
+The student's folder is shipped with the job (zipped, ``addArchive``: works on every master) and loaded once
 per Python worker (a module-level cache; workers are reused across tasks), never per row or batch.
 Scoring runs over Arrow record batches (``mapInArrow``). Output is sorted by paragraph_id: the same
 paragraphs and model give the same rows. A complete sidecar made by the same classifier_version
@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,19 +34,16 @@ TABLE = "annotations"
 
 # Executor side: the loaded student, keyed by classifier_version (one model per worker process).
 _STUDENTS: dict[str, object] = {}
-# Driver side: model folders already shipped in this SparkContext (addFile refuses re-adding a path).
-_SHIPPED: dict[tuple[int, str], str] = {}
 
 
 def _executor_student(version: str, shipped_name: str, device: str):
     student = _STUDENTS.get(version)
     if student is None:
-        from pyspark import SparkFiles
-
         from classifiers.students import load_student
+        from jobs._submit import shipped_directory
 
         _STUDENTS.clear()  # one model per worker: a new version replaces the old one
-        student = _STUDENTS[version] = load_student(SparkFiles.get(shipped_name), device=device)
+        student = _STUDENTS[version] = load_student(shipped_directory(shipped_name), device=device)
     return student
 
 
@@ -68,15 +63,12 @@ def score_batches(batches: Iterator[pa.RecordBatch], version: str, shipped_name:
 
 
 def _ship(spark, student_dir: Path, version: str) -> str:
-    """addFile a copy of the student folder named after its version; once per SparkContext."""
-    sc = spark.sparkContext
-    key = (id(sc._jsc), version)
-    if key not in _SHIPPED:
-        stage = Path(tempfile.mkdtemp(prefix="pmc-enrich-model-")) / version
-        shutil.copytree(student_dir, stage)
-        sc.addFile(str(stage), recursive=True)
-        _SHIPPED[key] = version
-    return _SHIPPED[key]
+    """Ship the student folder under its version name; once per SparkContext.
+
+    ``addFile(dir, recursive=True)`` would be simpler but only local mode accepts directories."""
+    from jobs._submit import ship_directory
+
+    return ship_directory(spark, student_dir, version)
 
 
 def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = None, student: str | None = None,

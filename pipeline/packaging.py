@@ -109,6 +109,9 @@ def build_wheel(out_dir: str | os.PathLike[str], root: str | os.PathLike[str] = 
             shutil.copy2(readme, staging / "README.md")
         else:  # pyproject names README.md as the long description; any text will do
             (staging / "README.md").write_text("pmc-enrich\n", encoding="utf-8")
+        for extra in sorted([*root.glob("LICEN[CS]E*"), *root.glob("NOTICE*")]):  # license-files
+            if extra.is_file():
+                shutil.copy2(extra, staging / extra.name)
         for package in PACKAGES:
             for path in _package_files(root, package):
                 dest = staging / path.relative_to(root)

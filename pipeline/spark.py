@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def get_spark(cfg: SparkConfig | None = None):
     """Return a configured SparkSession (creating it if needed)."""
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     cfg = cfg or SparkConfig()
@@ -26,7 +26,11 @@ def get_spark(cfg: SparkConfig | None = None):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
-    conf = SparkConf()  # picks up spark-submit's settings from the environment
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        # Launched by spark-submit: its JVM already holds --master, --driver-memory, --conf ...;
+        # connect to it first, or SparkConf() below would not see them.
+        SparkContext._ensure_initialized()
+    conf = SparkConf()  # picks up spark-submit's settings
     builder = SparkSession.builder.appName(cfg.app_name)
     if cfg.master:
         builder = builder.master(cfg.master)
@@ -46,9 +50,11 @@ def get_spark(cfg: SparkConfig | None = None):
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
         "spark.python.worker.reuse": "true",
     }
-    for key, value in {**defaults, **cfg.extra_conf}.items():
-        if key == "spark.driver.memory" and conf.contains(key):
-            continue  # spark-submit's --driver-memory wins; it cannot change after JVM start
+    for key, value in defaults.items():
+        if conf.contains(key):
+            continue  # what spark-submit (or spark-defaults.conf) set wins over our defaults
+        builder = builder.config(key, value)
+    for key, value in cfg.extra_conf.items():  # explicit config always wins
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.log_level)
