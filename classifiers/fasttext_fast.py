@@ -3,14 +3,17 @@
 fastText's C++ ``predict`` re-reads and re-hashes the line once per head, and that (not the
 arithmetic) is most of its cost: three heads at ~25 µs each. The heads of one student are trained on
 the same lines, so they have the same vocabulary (in a different id order) and the same n-gram
-buckets. This module maps every head onto the first head's word ids once, at load time, stacks the
-three input matrices side by side, and then per batch: splits the lines once, looks each token up
-once, hashes word n-grams exactly as fastText does (FNV-1a over signed bytes, ``h * 116049371 + h'``
-over the int32 hashes sign-extended to 64 bits, modulo ``bucket``), averages the stacked rows and
-applies each head's output matrix and softmax. Results equal fastText's own ``predict`` (tested to
-1e-5); models it cannot reproduce (subword n-grams, hierarchical softmax / negative sampling,
-quantised, or heads with different dictionaries) raise ``Unsupported`` and the caller falls back
-to the C++ path.
+buckets. This module maps every head onto the first head's word ids once, at load time, folds each
+head's output matrix into its input matrix (the output layer is linear: mean(rows) @ W.T equals
+mean(rows @ W.T)), stacks the three folded matrices side by side (12 columns: 4 + 3 + 5 classes,
+instead of 3 x dim), and then per chunk of lines: normalises the chunk's texts in one pass
+(``joined_inputs``), splits once, looks each token up once (plain dict; the word -> row cache also
+keeps unknown tokens with their hash), hashes word n-grams exactly as fastText does (FNV-1a over
+signed bytes, ``h * 116049371 + h'`` over the int32 hashes sign-extended to 64 bits, modulo
+``bucket``), averages the folded rows (sparse 0/1 matrix product) and applies each head's softmax.
+Results equal fastText's own ``predict`` (tested to 1e-5); models it cannot reproduce (subword
+n-grams, hierarchical softmax / negative sampling, quantised, or heads with different
+dictionaries) raise ``Unsupported`` and the caller falls back to the C++ path.
 """
 
 from __future__ import annotations

@@ -32,10 +32,19 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 
 
-def stage_parser(description: str) -> argparse.ArgumentParser:
-    """An argparse parser with the options every stage job takes."""
+def stage_parser(description: str, run_dir: str | None = "run_dir") -> argparse.ArgumentParser:
+    """An argparse parser with the options every stage job takes.
+
+    ``run_dir`` says how the run directory is given: a positional (default), an option name such as
+    ``"--out"`` (then required, still parsed into ``args.run_dir``), or ``None`` for a job that takes
+    none (its config names it).
+    """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("run_dir", help="run directory (local path; see docs/cluster.md for object stores)")
+    help_ = "run directory (local path; see docs/cluster.md for object stores)"
+    if run_dir == "run_dir":
+        parser.add_argument("run_dir", help=help_)
+    elif run_dir is not None:
+        parser.add_argument(run_dir, dest="run_dir", metavar="RUN_DIR", required=True, help=help_)
     parser.add_argument("--config", "-c", help="YAML config file (see configs/)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config key (repeatable), e.g. --set spark.shuffle_partitions=64")
@@ -53,12 +62,15 @@ def resolve_run_fn(stage: str) -> Callable[..., dict]:
         raise SystemExit(f"jobs/{stage}.py defines no run_{stage}(spark, run, cfg, **options)") from None
 
 
-def submit(stage: str, args: argparse.Namespace, overrides: dict[str, Any] | None = None,
-           **options: Any) -> dict:
+def submit(stage: str, args: argparse.Namespace, overrides: dict[str, Any] | None = None, *,
+           spark: bool = True, render: Callable[[dict], str] | None = None, **options: Any) -> dict:
     """Build config + Spark from parsed ``stage_parser`` args, run the stage, print its report.
 
     ``overrides`` are dotted config keys (``{"inputs": [...], "ingest.parse_partitions": 8}``);
     ``None`` values are ignored. ``options`` go to ``run_<stage>`` as keyword arguments.
+    ``spark=False``: no session is started and ``run_<stage>`` gets ``None`` (stages that need no
+    Spark, or make their own session when needed). ``render`` formats the printed report
+    (default: JSON).
     """
     from pipeline.commands.common import build_config
     from pipeline.logs import setup_logging
@@ -69,12 +81,13 @@ def submit(stage: str, args: argparse.Namespace, overrides: dict[str, Any] | Non
     run_fn = resolve_run_fn(stage)
     cfg = build_config(getattr(args, "config", None), getattr(args, "master", None),
                        getattr(args, "sets", None), out=str(args.run_dir), **(overrides or {}))
-    spark = get_spark(cfg.spark)
+    session = get_spark(cfg.spark) if spark else None
     try:
-        report = run_fn(spark, RunDir(args.run_dir), cfg, **options)
+        report = run_fn(session, RunDir(args.run_dir), cfg, **options)
     finally:
-        spark.stop()
-    print(json.dumps(report, indent=2, sort_keys=True, default=str))
+        if session is not None:
+            session.stop()
+    print(render(report) if render else json.dumps(report, indent=2, sort_keys=True, default=str))
     return report
 
 

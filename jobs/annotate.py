@@ -145,25 +145,13 @@ def _read_report(run: RunDir) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import json
+    from jobs._submit import stage_parser, submit
 
-    from pipeline.config import load_config
-    from pipeline.logs import setup_logging
-    from pipeline.spark import get_spark
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir")
-    ap.add_argument("--model")
-    ap.add_argument("--student", choices=["fasttext", "transformer", "cascade"])
-    ap.add_argument("--config")
-    ap.add_argument("--overwrite", action="store_true")
-    args = ap.parse_args(argv)
-    setup_logging()
-    cfg = load_config(args.config)
-    report = run_annotate(get_spark(cfg.spark), RunDir(args.run_dir), cfg, model=args.model, student=args.student,
-                          overwrite=args.overwrite)
-    print(json.dumps(report, indent=2, default=str))
-
+    parser = stage_parser(__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--student", choices=["fasttext", "transformer", "cascade"])
+    args = parser.parse_args(argv)
+    submit("annotate", args, model=args.model, student=args.student, overwrite=args.overwrite)
 
 if __name__ == "__main__":
     main()

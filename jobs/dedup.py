@@ -407,20 +407,10 @@ def build_report(spark: SparkSession, run: RunDir, d: DedupConfig, version: str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.logs import setup_logging
-    from pipeline.spark import get_spark
+    from jobs._submit import stage_parser, submit
 
-    parser = argparse.ArgumentParser(description="Exact + MinHash-LSH near-duplicate detection (spark-submit jobs/dedup.py RUN_DIR)")
-    parser.add_argument("run_dir")
-    parser.add_argument("--config")
-    parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging()
-    cfg = load_config(args.config)
-    spark = get_spark(cfg.spark)
-    report = run_dedup(spark, RunDir(args.run_dir), cfg, overwrite=args.overwrite)
-    print(json.dumps({k: report[k] for k in ("paragraphs", "exact_duplicates", "near_duplicates") if k in report}))
-
+    args = stage_parser("Exact + MinHash-LSH near-duplicate detection.").parse_args(argv)
+    submit("dedup", args, overwrite=args.overwrite)
 
 if __name__ == "__main__":
     main()

@@ -356,21 +356,12 @@ def run_emit(spark, run: RunDir, cfg: PipelineConfig, recipes: list[str] | None 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.logs import setup_logging
-    from pipeline.spark import get_spark
+    from jobs._submit import stage_parser, submit
 
-    parser = argparse.ArgumentParser(description="Emit pretraining shards for one or more recipes.")
-    parser.add_argument("run_dir")
+    parser = stage_parser("Emit pretraining shards for one or more recipes.")
     parser.add_argument("--recipe", action="append", help="recipe name or YAML path (repeatable)")
-    parser.add_argument("--config")
-    parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    setup_logging()
-    cfg = load_config(args.config)
-    spark = get_spark(cfg.spark)
-    print(json.dumps(run_emit(spark, RunDir(args.run_dir), cfg, recipes=args.recipe,
-                              overwrite=args.overwrite or None), indent=2))
-
+    submit("emit", args, recipes=args.recipe, overwrite=args.overwrite or None)
 
 if __name__ == "__main__":
     main()

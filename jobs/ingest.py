@@ -408,28 +408,13 @@ def run_ingest(spark, run: RunDir, cfg: PipelineConfig, inputs: list[str] | None
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``spark-submit jobs/ingest.py INPUT... --out RUN_DIR [--config FILE] [--overwrite] [--set k=v]``."""
-    import argparse
+    """``spark-submit jobs/ingest.py INPUT... --out RUN_DIR [--config F] [--set k=v] [--master M] [--overwrite]``."""
+    from jobs._submit import stage_parser, submit
 
-    from pipeline.config import load_config, parse_set_options
-    from pipeline.logs import setup_logging
-    from pipeline.spark import get_spark
-
-    parser = argparse.ArgumentParser(prog="jobs/ingest.py", description=main.__doc__)
-    parser.add_argument("inputs", nargs="+")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--config")
-    parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser = stage_parser("Ingest PMC-OA packages and JATS files into a run directory.", run_dir="--out")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="PMC-OA package folders/files or JATS files")
     args = parser.parse_args(argv)
-    setup_logging()
-    cfg = load_config(args.config, {**parse_set_options(args.sets), "inputs": args.inputs, "out": args.out})
-    spark = get_spark(cfg.spark)
-    report = run_ingest(spark, RunDir(args.out), cfg, overwrite=args.overwrite)
-    json.dump({k: report[k] for k in ("documents", "articles", "paragraphs", "quarantined_by_reason")},
-              sys.stdout, indent=2)
-    sys.stdout.write("\n")
-
+    submit("ingest", args, overrides={"inputs": args.inputs}, overwrite=args.overwrite)
 
 if __name__ == "__main__":
     main()

@@ -26,21 +26,18 @@ def run_label(spark, run: RunDir, cfg: PipelineConfig, overwrite: bool = False, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="LLM labels for the sampled paragraphs.")
-    parser.add_argument("run_dir")
-    parser.add_argument("--config")
+    from jobs._submit import stage_parser, submit
+
+    parser = stage_parser("LLM labels for the sampled paragraphs.")
     parser.add_argument("--backend", choices=["vllm", "openai", "import"])
     parser.add_argument("--model")
     parser.add_argument("--base-url")
     parser.add_argument("--path")
-    parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config)
-    report = run_label(None, RunDir(args.run_dir), cfg, overwrite=args.overwrite, backend=args.backend,
-                       model=args.model, base_url=args.base_url, path=args.path)
+    report = submit("label", args, spark=False, overwrite=args.overwrite, backend=args.backend, model=args.model,
+                    base_url=args.base_url, path=args.path)
     if not report.get("complete", True):
         raise SystemExit(1)
-
 
 if __name__ == "__main__":
     main()

@@ -235,18 +235,15 @@ def run_pipeline(cfg: PipelineConfig, overwrite: bool = False, stages: list[str]
 
 
 def main(argv: list[str] | None = None) -> None:
+    from jobs._submit import stage_parser
     from pipeline.config import parse_set_options
     from pipeline.logs import setup_logging
 
-    parser = argparse.ArgumentParser(description="Run every pmc-enrich stage in order (resumable).")
-    parser.add_argument("--config", help="YAML config (default: configs/sample.yaml)")
-    parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--set", dest="sets", action="append")
-    args = parser.parse_args(argv)
+    args = stage_parser("Run every pmc-enrich stage in order (resumable); the config names the run "
+                        "directory (default config: configs/sample.yaml).", run_dir=None).parse_args(argv)
     setup_logging()
-    cfg = load_run_config(args.config, parse_set_options(args.sets))
-    print(json.dumps(run_pipeline(cfg, overwrite=args.overwrite), indent=2))
-
+    overrides = {**parse_set_options(args.sets), **({"spark.master": args.master} if args.master else {})}
+    print(json.dumps(run_pipeline(load_run_config(args.config, overrides), overwrite=args.overwrite), indent=2))
 
 if __name__ == "__main__":
     main()

@@ -159,19 +159,13 @@ def run_sample(spark, run: RunDir, cfg: PipelineConfig, size: int | None = None,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Stratified sample of paragraphs for LLM labelling.")
-    parser.add_argument("run_dir")
-    parser.add_argument("--config")
+    from jobs._submit import stage_parser, submit
+
+    parser = stage_parser("Stratified sample of paragraphs for LLM labelling.")
     parser.add_argument("--size", type=int)
     parser.add_argument("--fraction", type=float)
-    parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    from pipeline.spark import get_spark
-
-    cfg = load_config(args.config)
-    spark = get_spark(cfg.spark)
-    run_sample(spark, RunDir(args.run_dir), cfg, size=args.size, fraction=args.fraction, overwrite=args.overwrite)
-
+    submit("sample", args, size=args.size, fraction=args.fraction, overwrite=args.overwrite)
 
 if __name__ == "__main__":
     main()

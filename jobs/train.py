@@ -331,25 +331,15 @@ def print_table(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.config import load_config
-    from pipeline.logs import setup_logging
-    from pipeline.spark import get_spark
+    from jobs._submit import stage_parser, submit
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir")
-    ap.add_argument("--labels")
-    ap.add_argument("--student", default=None, choices=[*STUDENTS, "all"])
-    ap.add_argument("--unlabelled")
-    ap.add_argument("--config")
-    ap.add_argument("--overwrite", action="store_true")
-    args = ap.parse_args(argv)
-    setup_logging()
-    cfg = load_config(args.config)
-    spark = get_spark(cfg.spark) if args.student in ("cascade", "all") and not args.unlabelled else None
-    report = run_train(spark, RunDir(args.run_dir), cfg, labels=args.labels, student=args.student,
-                       unlabelled=args.unlabelled, overwrite=args.overwrite)
-    print(print_table(report))
-
+    parser = stage_parser(__doc__.splitlines()[0])
+    parser.add_argument("--labels")
+    parser.add_argument("--student", default=None, choices=[*STUDENTS, "all"])
+    parser.add_argument("--unlabelled")
+    args = parser.parse_args(argv)
+    submit("train", args, spark=args.student in ("cascade", "all") and not args.unlabelled, render=print_table,
+           labels=args.labels, student=args.student, unlabelled=args.unlabelled, overwrite=args.overwrite)
 
 if __name__ == "__main__":
     main()
