@@ -3,10 +3,10 @@
 A stage's ``main`` can be as small as::
 
     def main(argv=None):
-        parser = stage_parser("Ingest PMC packages and JATS files.")
-        parser.add_argument("--input", action="append")      # stage-specific options
+        parser = stage_parser("Ingest PMC packages and JATS files.", run_dir="--out")
+        parser.add_argument("inputs", nargs="+")              # stage-specific options
         args = parser.parse_args(argv)
-        submit("ingest", args, overrides={"inputs": args.input}, overwrite=args.overwrite)
+        submit("ingest", args, overrides={"inputs": args.inputs}, overwrite=args.overwrite)
 
 Why a helper: spark-submit runs ``jobs/<stage>.py`` as ``__main__``. Functions defined there are
 pickled *by value* when shipped to executors (cloudpickle cannot import ``__main__`` remotely),

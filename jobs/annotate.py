@@ -11,7 +11,6 @@ is kept on rerun (``--overwrite`` to redo); the table appears atomically.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 import time
@@ -152,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--student", choices=["fasttext", "transformer", "cascade"])
     args = parser.parse_args(argv)
     submit("annotate", args, model=args.model, student=args.student, overwrite=args.overwrite)
+
 
 if __name__ == "__main__":
     main()

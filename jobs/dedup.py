@@ -14,7 +14,6 @@ reports/dedup.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
@@ -24,7 +23,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from pipeline.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig
 from pipeline.config.dedup import DEDUP_VERSION, DedupConfig
 from pipeline.dedup.batch import signature_batches
 from pipeline.dedup.keep import KEEP_RULE_DOC, MISSING_TIME, MISSING_YEAR
@@ -411,6 +410,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = stage_parser("Exact + MinHash-LSH near-duplicate detection.").parse_args(argv)
     submit("dedup", args, overwrite=args.overwrite)
+
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,6 @@ split, writes ``manifest.json`` and publishes the whole variant folder atomicall
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -24,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig
 from pipeline.emit.recipe import Recipe, load_recipe, resolve_recipe_path
 from pipeline.emit.rows import build_rows
 from pipeline.emit.shards import ShardInfo, ShardWriter, sha256_file
@@ -362,6 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recipe", action="append", help="recipe name or YAML path (repeatable)")
     args = parser.parse_args(argv)
     submit("emit", args, recipes=args.recipe, overwrite=args.overwrite or None)
+
 
 if __name__ == "__main__":
     main()

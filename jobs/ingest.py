@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import shutil
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -415,6 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="PMC-OA package folders/files or JATS files")
     args = parser.parse_args(argv)
     submit("ingest", args, overrides={"inputs": args.inputs}, overwrite=args.overwrite)
+
 
 if __name__ == "__main__":
     main()

@@ -6,11 +6,10 @@ the common ``run_<stage>`` signature and not used: the stage runs on a GPU node 
 
 from __future__ import annotations
 
-import argparse
 import logging
 from typing import Any
 
-from pipeline.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig
 from pipeline.labeling.runner import label_run
 from pipeline.rundir import RunDir
 
@@ -38,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
                     base_url=args.base_url, path=args.path)
     if not report.get("complete", True):
         raise SystemExit(1)
+
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,6 @@ holding the config file; paths given on the command line against the current dir
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import inspect
 import json
@@ -244,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     overrides = {**parse_set_options(args.sets), **({"spark.master": args.master} if args.master else {})}
     print(json.dumps(run_pipeline(load_run_config(args.config, overrides), overwrite=args.overwrite), indent=2))
+
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,6 @@ stratum by order key with a window.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import sampling
-from pipeline.config import PipelineConfig, SampleConfig, load_config
+from pipeline.config import PipelineConfig, SampleConfig
 from pipeline.rundir import RunDir, write_json_atomic, write_spark_table
 from schemas import to_spark
 from schemas.sample import DERIVED, SAMPLE
@@ -166,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fraction", type=float)
     args = parser.parse_args(argv)
     submit("sample", args, size=args.size, fraction=args.fraction, overwrite=args.overwrite)
+
 
 if __name__ == "__main__":
     main()

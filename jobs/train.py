@@ -9,7 +9,6 @@ atomically (built in a temp sibling, then renamed) and ``reports/train.json``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import shutil
@@ -340,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     submit("train", args, spark=args.student in ("cascade", "all") and not args.unlabelled, render=print_table,
            labels=args.labels, student=args.student, unlabelled=args.unlabelled, overwrite=args.overwrite)
+
 
 if __name__ == "__main__":
     main()

@@ -133,10 +133,12 @@ def test_annotate_on_cluster_matches_local(cluster, pyfiles, cluster_config, clu
     assert n == json.loads((cluster_run / "reports" / "ingest.json").read_text())["paragraphs"]
 
 
-def _tasks_running(worker_dir: Path) -> int:
+def _tasks_running(worker_dir: Path, skip_apps: set[str] = frozenset()) -> int:
     """Tasks an executor of this worker has started and not finished (from its own log)."""
     running = 0
     for log in worker_dir.glob("app-*/*/stderr"):
+        if log.parent.parent.name in skip_apps:
+            continue
         text = log.read_text(errors="replace")
         running += text.count("Running task") - text.count("Finished task")
     return running
@@ -153,10 +155,11 @@ def test_lost_worker_mid_ingest(cluster, pyfiles, cluster_config, sample_dir, in
     out, log = tmp_path / "cluster-run", tmp_path / "ingest-fault.log"
     apps = _apps(cluster)
     victim = cluster.work_dirs()[1]
+    old_apps = {p.name for p in victim.glob("app-*")}
     driver = cluster.submit(REPO / "jobs" / "ingest.py", *_ingest_args(sample_dir, out, config),
                             log=log, cwd=tmp_path, py_files=pyfiles)
     deadline = time.time() + 600
-    while not ("ingest: staged" in log.read_text(errors="replace") and _tasks_running(victim) > 0):
+    while not ("ingest: staged" in log.read_text(errors="replace") and _tasks_running(victim, old_apps) > 0):
         assert driver.poll() is None, f"driver ended before the fault could be injected:\n{log.read_text()[-4000:]}"
         assert time.time() < deadline, "no moment with a staged unit and a task on worker 1 in 600 s"
         time.sleep(0.1)
@@ -167,8 +170,14 @@ def test_lost_worker_mid_ingest(cluster, pyfiles, cluster_config, sample_dir, in
     text = log.read_text(errors="replace")
     assert rc == 0, f"ingest failed after losing a worker:\n{text[-6000:]}"
     _assert_ran_on_cluster(cluster, text, apps)
-    # The loss was real and hit running work: the driver lost the executor and re-ran its task(s).
-    assert "Lost executor 1" in text, text[-4000:]
+    # The loss was real and hit running work: the driver lost the victim's executor and re-ran its
+    # task(s). Executor ids follow registration order, not worker order: read the victim's own id
+    # from its work dir (app-*/<executor id>/).
+    victim_ids = sorted(d.name for app in victim.glob("app-*") if app.name not in old_apps
+                        for d in app.iterdir() if d.is_dir())
+    assert victim_ids, "the killed worker ran no executor of this application"
+    assert any(f"Lost executor {eid} " in text or f"Lost executor {eid}:" in text for eid in victim_ids), \
+        (victim_ids, text[-4000:])
     assert "its executor exited for a reason unrelated to the task" in text, text[-4000:]
     assert text.count("ingest: staged") == 4 and staged_before_kill < 4
     for table in INGEST_TABLES:

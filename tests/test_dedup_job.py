@@ -6,7 +6,6 @@ import json
 import random
 import shutil
 from datetime import datetime, timezone
-from itertools import combinations
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq

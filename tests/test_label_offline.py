@@ -18,7 +18,6 @@ from pipeline.config.label import LabelConfig
 from pipeline.labeling.prompt import SYSTEM_PROMPT, prompt_version, truncate_words
 from pipeline.labeling.runner import label_run
 from pipeline.labeling.vllm_backend import engine_kwargs
-from pipeline.rundir import RunDir
 from schemas.labels import LABEL_FIELDS, LABEL_JSON_SCHEMA, LABEL_REGEX, ParagraphLabel, compact_label, matches_regex
 
 from test_label_openai import make_sample_run, reference_rows
