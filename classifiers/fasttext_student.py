@@ -25,7 +25,7 @@ import numpy as np
 
 from classifiers.dataset import Examples
 from classifiers.features import CONTEXT_FEATURES, context_tokens, split_bucket, student_input
-from classifiers.heads import HEADS, Head
+from classifiers.heads import HEADS, Head, read_student_card
 from classifiers.metrics import classification_metrics, score_metrics
 from classifiers.predictions import Predictions, expected_score
 
@@ -194,13 +194,7 @@ class FastTextStudent:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "FastTextStudent":
         path = Path(path)
-        card = json.loads((path / "student.json").read_text())
-        if card.get("kind") != KIND:
-            raise ValueError(f"{path}: not a fastText student (kind={card.get('kind')!r})")
-        for head in HEADS:
-            if card["heads"].get(head.name) != list(head.classes):
-                raise ValueError(f"{path}: {head.name} classes {card['heads'].get(head.name)} differ from "
-                                 f"this code's {list(head.classes)}")
+        card = read_student_card(path, KIND)
         ft = _fasttext()
         models = {h.name: ft.load_model(str(path / f"{h.name}.bin")) for h in HEADS}
         return cls(models, card.get("context_features", []), card.get("params"), card)

@@ -24,3 +24,22 @@ EDUCATIONAL_SCORE = Head("educational_score", tuple(str(s) for s in SCORES))
 HEADS: tuple[Head, ...] = (DOCUMENT_TYPE, DOMAIN, EDUCATIONAL_SCORE)
 SCORE_VALUES: tuple[int, ...] = tuple(SCORES)
 KEEP_THRESHOLD = 3  # the paper keeps paragraphs with educational_score >= 3
+
+
+def read_student_card(path, kind: str) -> dict:
+    """Read ``student.json`` of a saved student and check it is of ``kind`` with this code's heads.
+
+    A student saved with other class orders would silently mislabel every paragraph, so loading it
+    is refused."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    card = json.loads((path / "student.json").read_text())
+    if card.get("kind") != kind:
+        raise ValueError(f"{path}: not a {kind} student (kind={card.get('kind')!r})")
+    for head in HEADS:
+        if card["heads"].get(head.name) != list(head.classes):
+            raise ValueError(f"{path}: {head.name} classes {card['heads'].get(head.name)} differ from "
+                             f"this code's {list(head.classes)}")
+    return card

@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from classifiers.dataset import Examples
 from classifiers.features import CONTEXT_FEATURES, context_tokens, split_bucket
-from classifiers.heads import DOCUMENT_TYPE, DOMAIN, EDUCATIONAL_SCORE, HEADS, SCORE_VALUES
+from classifiers.heads import DOCUMENT_TYPE, DOMAIN, EDUCATIONAL_SCORE, HEADS, SCORE_VALUES, read_student_card
 from classifiers.metrics import score_metrics
 from classifiers.predictions import Predictions, expected_score
 
@@ -404,12 +404,7 @@ class TransformerStudent:
 
         _offline()
         path = Path(path)
-        card = json.loads((path / "student.json").read_text())
-        if card.get("kind") != KIND:
-            raise ValueError(f"{path}: not a transformer student (kind={card.get('kind')!r})")
-        for head in HEADS:
-            if card["heads"].get(head.name) != list(head.classes):
-                raise ValueError(f"{path}: {head.name} classes differ from this code's")
+        card = read_student_card(path, KIND)
         tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"), local_files_only=True)
         enc = AutoModel.from_pretrained(str(path / "encoder"), local_files_only=True, attn_implementation="sdpa",
                                         dtype=torch.float32)
