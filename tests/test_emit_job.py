@@ -134,8 +134,10 @@ def test_manifest_checksums_sizes_and_versions(emitted):
     assert m["recipe"]["filter"]["min_educational_score"] == 3 and m["source_run"] == str(run.root)
 
 
-def test_readable_by_duckdb_pyarrow_and_datasets(emitted):
+def test_readable_by_duckdb_pyarrow_and_datasets(emitted, tmp_path, monkeypatch):
     run, _, _ = emitted
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # datasets' cache: keep it out of ~
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     folder = run.table("variants/BE-All/commercial")
     n = duckdb.connect().execute(f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{folder}/*.parquet')").fetchone()
     assert n == (manifest(run, "BE-All")["splits"]["commercial"]["rows"],) * 2
