@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 from schemas.labels import ParagraphLabel
 
@@ -76,3 +76,26 @@ class Backend(Protocol):
     def run(self, items: list[Item], sink: Sink, stats: Stats) -> None:
         """Label ``items``; call ``sink`` once per item that gets a final outcome (valid, or
         invalid after the re-asks). Items that fail at the transport level get no outcome."""
+
+
+def settle_response(item: Item, checked, attempt: int, max_invalid_retries: int, stats: Stats, sink: Sink,
+                    raw: Callable[[], str | None], prompt_tokens: int | None = None,
+                    completion_tokens: int | None = None) -> bool:
+    """Book one validated response (``validate.check_response``'s result) the same way for every
+    backend: a valid label goes to ``sink``; an invalid one is re-asked while attempts remain
+    (returns True: the caller sends ``item`` again), else recorded with its raw text and reason.
+
+    ``raw`` is called only for a final invalid outcome, so scrubbing it costs nothing on success.
+    """
+    if checked.ok:
+        stats.successes += 1
+        sink(Outcome(item.key, checked.label, attempts=attempt, prompt_tokens=prompt_tokens,
+                     completion_tokens=completion_tokens))
+        return False
+    stats.invalid_attempts[checked.reason] += 1
+    if attempt <= max_invalid_retries:
+        stats.validation_retries += 1
+        return True
+    stats.invalid_final[checked.reason] += 1
+    sink(Outcome(item.key, None, checked.reason, raw(), attempt, prompt_tokens, completion_tokens))
+    return False

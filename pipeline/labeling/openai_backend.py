@@ -17,7 +17,7 @@ import time
 import httpx
 
 from pipeline.config.label import LabelConfig
-from pipeline.labeling.core import Item, Outcome, Sink, Stats
+from pipeline.labeling.core import Item, Outcome, Sink, Stats, settle_response
 from pipeline.labeling.validate import check_response
 from schemas.labels import LABEL_JSON_SCHEMA, LABEL_REGEX
 
@@ -174,18 +174,10 @@ class OpenAIBackend:
             prompt_tokens += int(usage.get("prompt_tokens") or 0)
             completion_tokens += int(usage.get("completion_tokens") or 0)
             checked = check_response(raw, finish, refusal)
-            if checked.ok:
-                stats.successes += 1
-                sink(Outcome(item.key, checked.label, attempts=attempt, prompt_tokens=prompt_tokens,
-                             completion_tokens=completion_tokens))
+            if not settle_response(item, checked, attempt, self.cfg.max_invalid_retries, stats, sink,
+                                   lambda: self.scrub(raw if raw is not None else json.dumps(data)),
+                                   prompt_tokens, completion_tokens):
                 return
-            stats.invalid_attempts[checked.reason] += 1
-            if attempt <= self.cfg.max_invalid_retries:
-                stats.validation_retries += 1
-                continue
-            stats.invalid_final[checked.reason] += 1
-            sink(Outcome(item.key, None, checked.reason, self.scrub(raw if raw is not None else json.dumps(data)),
-                         attempt, prompt_tokens, completion_tokens))
 
     async def _run(self, items: list[Item], sink: Sink, stats: Stats) -> None:
         # Several small connection pools instead of one big one: httpcore scans its whole pool for

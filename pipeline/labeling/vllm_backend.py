@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable
 
 from pipeline.config.label import LabelConfig
-from pipeline.labeling.core import Item, Outcome, Sink, Stats
+from pipeline.labeling.core import Item, Sink, Stats, settle_response
 from pipeline.labeling.validate import check_response
 from schemas.labels import LABEL_JSON_SCHEMA, LABEL_REGEX
 
@@ -92,16 +92,7 @@ class VLLMBackend:
                 stats.add_usage(p, c)
                 p_tok, c_tok = p_tok + p, c_tok + c
                 checked = check_response(completion.text, completion.finish_reason)
-                if checked.ok:
-                    stats.successes += 1
-                    sink(Outcome(item.key, checked.label, attempts=attempt, prompt_tokens=p_tok,
-                                 completion_tokens=c_tok))
-                    continue
-                stats.invalid_attempts[checked.reason] += 1
-                if attempt <= self.cfg.max_invalid_retries:
-                    stats.validation_retries += 1
+                if settle_response(item, checked, attempt, self.cfg.max_invalid_retries, stats, sink,
+                                   lambda: completion.text, p_tok, c_tok):
                     retry.append((item, attempt + 1, p_tok, c_tok))
-                else:
-                    stats.invalid_final[checked.reason] += 1
-                    sink(Outcome(item.key, None, checked.reason, completion.text, attempt, p_tok, c_tok))
             todo = retry
