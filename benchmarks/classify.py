@@ -164,7 +164,7 @@ def untrained_student(encoder: str, max_len: int, device: str | None = None, see
 
 
 def speed_variants(encoder: str, texts: list[str], n: int, max_len: int, out: str | None,
-                   compile_variant: bool = False) -> dict:
+                   compile_variant: bool = False, pool_sizes: list[int] | None = None) -> dict:
     """Transformer inference variants on the same n paragraphs, one table (and JSON after each
     step, so a run cut short still reports what it measured)."""
     import torch
@@ -196,11 +196,29 @@ def speed_variants(encoder: str, texts: list[str], n: int, max_len: int, out: st
 
     student.predict(batch[:4096], batch_size=1024)
     legacy_forward(student, batch[:4096])  # warm-up both paths (kernels, allocator)
+    from classifiers.token_ids import auto_workers
+
+    auto = auto_workers(dev.type == "cuda")
+    res["tokenizer_workers_auto"] = auto
+    pools = sorted({w for w in (*(pool_sizes or ()), auto) if w > 0})
     timed("tokenise: HF call (before)", lambda: student.tokenizer(batch, truncation=True, max_length=max_len))
-    lens = timed("tokenise: Rust encode_batch_fast + numpy", lambda: student._token_ids(batch)[0])
+    student.tokenizer_workers = 0
+    lens = timed("tokenise: Rust encode_batch_fast + numpy, in process", lambda: student._token_ids(batch)[0])
     res["mean_tokens"] = round(float(np.mean(lens)), 1)
+    for w in pools:
+        student.tokenizer_workers = w
+        student._token_ids(batch[:w])  # start the pool outside the timing
+        timed(f"tokenise: process pool, {w} workers", lambda: student._token_ids(batch)[0], workers=w)
+    student.tokenizer_workers = 0
     old = timed("end to end: before (HF call, Python pad, sync/batch)", lambda: legacy_forward(student, batch, 1024))
-    new = timed("end to end: after (default)", lambda: student._forward_all(batch, batch_size=1024))
+    timed("end to end: in-process tokenizer (previous default)", lambda: student._forward_all(batch, batch_size=1024))
+    for w in pools:
+        student.tokenizer_workers = w
+        student._token_ids(batch[:w])
+        timed(f"end to end: tokenizer pool, {w} workers" + (" (default)" if w == auto else ""),
+              lambda: student._forward_all(batch, batch_size=1024), workers=w)
+    student.tokenizer_workers = None  # the default from here on
+    new = student._forward_all(batch, batch_size=1024)
     agree = {k: float((old[k].argmax(1) == new[k].argmax(1)).mean()) for k in old}
     diff = {k: float(np.abs(_softmax_np(old[k]) - _softmax_np(new[k])).max()) for k in old}
     res["equivalence"] = {"argmax_agreement": agree, "max_abs_prob_diff": diff}
@@ -284,13 +302,16 @@ def main() -> None:
     ap.add_argument("--speed-only", action="store_true",
                     help="transformer inference variants only (untrained heads on --encoder), no training")
     ap.add_argument("--compile", action="store_true", help="with --speed-only: also time torch.compile")
+    ap.add_argument("--tokenizer-workers", type=int, nargs="*", default=[4, 8],
+                    help="with --speed-only: also time these tokenizer pool sizes (the auto size is always timed)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx = () if args.no_context else CONTEXT
 
     ex, _ = examples_from_table(read_table(args.labels))
     if args.speed_only:
-        speed_variants(args.encoder, list(ex.text), args.n_transformer, args.max_len, args.out, args.compile)
+        speed_variants(args.encoder, list(ex.text), args.n_transformer, args.max_len, args.out, args.compile,
+                       args.tokenizer_workers)
         return
     tr, ho = stratified_split(ex, 0.2, args.seed)
     train, held = ex.take(tr), ex.take(ho)

@@ -39,6 +39,7 @@ from classifiers.features import CONTEXT_FEATURES, context_tokens, split_bucket
 from classifiers.heads import DOCUMENT_TYPE, DOMAIN, EDUCATIONAL_SCORE, HEADS, SCORE_VALUES, read_student_card
 from classifiers.metrics import score_metrics
 from classifiers.predictions import Predictions, expected_score
+from classifiers.token_ids import TokenizerPool, auto_workers, rust_tokenizer, token_ids
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ class TransformerStudent:
         self.net.to(self.device)
         self._inference_ready = False
         self.pad_multiple = 8  # batch widths rounded up to this (tensor-core friendly shapes)
+        # Processes that tokenise for inference: None = auto (GPU: all cores but two; CPU: none).
+        self.tokenizer_workers: int | None = None
 
     # ---- training -------------------------------------------------------------------------
     @classmethod
@@ -242,36 +245,34 @@ class TransformerStudent:
         lists for every row), which cost as much as the tokenisation itself."""
         if getattr(self, "_fast_tok_len", None) != self.max_len:
             backend = getattr(self.tokenizer, "backend_tokenizer", None)
-            fast = None
-            if backend is not None:
-                from tokenizers import Tokenizer
-
-                fast = Tokenizer.from_str(backend.to_str())  # a copy: HF re-sets its own per call
-                fast.no_padding()
-                fast.enable_truncation(self.max_len)
-                if not hasattr(fast, "encode_batch_fast"):  # tokenizers < 0.21
-                    fast.encode_batch_fast = fast.encode_batch
+            # A copy: the HF wrapper re-sets truncation and padding on its own one at every call.
+            fast = rust_tokenizer(backend.to_str(), self.max_len) if backend is not None else None
             self._fast_tok, self._fast_tok_len = fast, self.max_len
         return self._fast_tok
 
+    def _tokenizer_pool(self) -> TokenizerPool | None:
+        """The worker pool for token ids (``tokenizer_workers``: None = auto, 0 = in this process)."""
+        workers = self.tokenizer_workers
+        if workers is None:
+            workers = auto_workers(self.device.type == "cuda")
+        if workers < 1 or self._fast_tokenizer() is None:
+            return None
+        pool = getattr(self, "_tok_pool", None)
+        if pool is None or pool.workers != workers or pool.max_len != self.max_len:
+            if pool is not None:
+                pool.close()
+            pool = self._tok_pool = TokenizerPool(self.tokenizer.backend_tokenizer.to_str(), self.max_len, workers)
+        return pool
+
     def _token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids of the texts, truncated to max_len: (lengths, concatenated int32 ids)."""
+        pool = self._tokenizer_pool()
+        if pool is not None:
+            return pool.token_ids(texts)
         fast = self._fast_tokenizer()
         if fast is not None:
-            # Long texts are cut at the first space past ``max_len * 6`` characters before
-            # tokenising (BERT-style tokenizers split at spaces, so the prefix's tokens are the
-            # text's first tokens); a cut text that then comes out shorter than max_len (it was
-            # not truncated) is tokenised again whole, so the ids are exactly the uncut ones.
-            limit = self.max_len * 6 if type(fast.pre_tokenizer).__name__ == "BertPreTokenizer" else None
-            texts = list(texts)
-            cut = [t if limit is None or len(t) <= limit else _cut_at_space(t, limit) for t in texts]
-            seqs = [e.ids for e in fast.encode_batch_fast(cut)]
-            redo = [i for i, (t, c, s) in enumerate(zip(texts, cut, seqs)) if c is not t and len(s) < self.max_len]
-            if redo:
-                for i, e in zip(redo, fast.encode_batch_fast([texts[i] for i in redo])):
-                    seqs[i] = e.ids
-        else:
-            seqs = self.tokenizer(list(texts), truncation=True, max_length=self.max_len)["input_ids"]
+            return token_ids(fast, texts, self.max_len)
+        seqs = self.tokenizer(list(texts), truncation=True, max_length=self.max_len)["input_ids"]
         lens = np.fromiter(map(len, seqs), np.int64, len(seqs))
         flat = np.fromiter(itertools.chain.from_iterable(seqs), np.int32, int(lens.sum()))
         return lens, flat
@@ -424,11 +425,6 @@ def _pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torc
         ids[r, :len(s)] = torch.tensor(s, dtype=torch.long)
         mask[r, :len(s)] = 1
     return ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
-
-
-def _cut_at_space(text: str, limit: int) -> str:
-    j = text.find(" ", limit)
-    return text if j < 0 else text[:j]
 
 
 def _class_weights(y: torch.Tensor, k: int) -> torch.Tensor:

@@ -35,7 +35,7 @@ TABLE = "annotations"
 _STUDENTS: dict[str, object] = {}
 
 
-def _executor_student(version: str, shipped_name: str, device: str):
+def _executor_student(version: str, shipped_name: str, device: str, tokenizer_workers: int | None = None):
     student = _STUDENTS.get(version)
     if student is None:
         from classifiers.students import load_student
@@ -43,13 +43,15 @@ def _executor_student(version: str, shipped_name: str, device: str):
 
         _STUDENTS.clear()  # one model per worker: a new version replaces the old one
         student = _STUDENTS[version] = load_student(shipped_directory(shipped_name), device=device)
+        if hasattr(student, "tokenizer_workers"):  # transformer: processes that tokenise for it
+            student.tokenizer_workers = tokenizer_workers
     return student
 
 
 def score_batches(batches: Iterator[pa.RecordBatch], version: str, shipped_name: str,
-                  device: str) -> Iterator[pa.RecordBatch]:
+                  device: str, tokenizer_workers: int | None = None) -> Iterator[pa.RecordBatch]:
     """mapInArrow body: paragraph batches in, annotation batches out (ANNOTATIONS schema)."""
-    student = _executor_student(version, shipped_name, device)
+    student = _executor_student(version, shipped_name, device, tokenizer_workers)
     for batch in batches:
         if batch.num_rows == 0:
             continue
@@ -106,7 +108,8 @@ def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = No
 
     shipped = _ship(spark, student_dir, version)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ac.batch_size))
-    scorer = functools.partial(score_batches, version=version, shipped_name=shipped, device=ac.device)
+    scorer = functools.partial(score_batches, version=version, shipped_name=shipped, device=ac.device,
+                               tokenizer_workers=ac.tokenizer_workers)
     out = df.mapInArrow(scorer, to_spark(ANNOTATIONS))
     t0 = time.time()
     partitions = max(1, spark.sparkContext.defaultParallelism)

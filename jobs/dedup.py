@@ -100,6 +100,19 @@ def candidate_pairs(reps: DataFrame, d: DedupConfig) -> tuple[DataFrame, DataFra
     return pairs, oversized
 
 
+def candidate_shingles(pairs: DataFrame, reps: DataFrame) -> DataFrame:
+    """The shingle sets of the paragraphs that are in at least one candidate pair.
+
+    Verification and the centre split join shingle sets to pairs and components several times; each
+    sort-merge join shuffles both sides. Filtering the signatures once to the candidates (in a
+    real corpus a small share of all paragraphs) means one shuffle of all signatures instead of
+    four, and the later joins move only the candidates' rows."""
+    ids = (pairs.select(F.col("a").alias("paragraph_id"))
+           .union(pairs.select(F.col("b").alias("paragraph_id"))).distinct())
+    return (reps.join(ids, "paragraph_id", "left_semi").select("paragraph_id", "shingles")
+            .localCheckpoint(eager=True))
+
+
 def verified_edges(pairs: DataFrame, reps: DataFrame, d: DedupConfig) -> DataFrame:
     """Candidate pairs with their exact Jaccard; only pairs at or above the threshold are edges."""
     if not d.verify:
@@ -281,11 +294,12 @@ def run_dedup(spark: SparkSession, run: RunDir, cfg: PipelineConfig, overwrite: 
             .select("paragraph_id", "shingles", "bands"))
     pairs, oversized = candidate_pairs(reps, d)
     pairs = pairs.localCheckpoint(eager=True)
-    edges = verified_edges(pairs, reps, d).select("a", "b").localCheckpoint(eager=True)
+    candidates = candidate_shingles(pairs, reps) if d.verify else reps
+    edges = verified_edges(pairs, candidates, d).select("a", "b").localCheckpoint(eager=True)
     components, rounds = connected_components(edges, d.max_cc_iterations)
     if d.verify and d.center_split:
         keys = base.where(F.col("paragraph_id") == F.col("rep_id")).select(F.col("paragraph_id").alias("node"), "key")
-        assignment, split_stats = split_by_center(components, edges, reps, keys, d)
+        assignment, split_stats = split_by_center(components, edges, candidates, keys, d)
     else:
         assignment = components.withColumnRenamed("component", "center")
         split_stats = {"split_rounds": 0, "components_split": 0, "unmerged_after_split": 0}

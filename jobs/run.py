@@ -3,8 +3,10 @@ emit (every recipe) → catalog → report.
 
     spark-submit jobs/run.py --config configs/sample.yaml
 
-A stage is skipped when its outputs are complete (``_COMPLETE`` markers and its report), so a run
-killed at any point resumes where it stopped: finished stages are skipped, the interrupted one
+A stage is skipped when its outputs are complete (``_COMPLETE`` markers and its report) and were
+built with the same settings (``_run_settings.json`` holds a fingerprint per stage, chained through
+the upstream stages, execution knobs such as batch sizes left out): change ``dedup.threshold`` and
+dedup and every later stage are redone, ingest is not. So a run killed at any point resumes where it stopped: finished stages are skipped, the interrupted one
 restarts from its own resumable state (every table is published atomically; leftovers of a killed
 write, ``.tmp-*`` folders, are removed first). ``overwrite`` redoes every stage.
 
@@ -152,6 +154,52 @@ def stage_complete(stage: Stage, run: RunDir, cfg: PipelineConfig) -> bool:
     return done and (not stage.report or run.report(stage.name).exists())
 
 
+# Settings that change how a stage runs, never what it writes: changing them does not redo the stage.
+EXECUTION_KNOBS: dict[str, set[str]] = {
+    "ingest": {"parse_partitions", "partition_mb", "files_per_chunk", "concurrent_inputs", "rows_per_file",
+               "overwrite"},
+    "label": {"base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "backoff_base_s",
+              "backoff_max_s", "abort_after_failures", "batch_size", "tensor_parallel_size",
+              "gpu_memory_utilization", "enable_prefix_caching", "chunk_size", "flush_interval_s", "cache_dir"},
+    "train": {"transformer.device", "transformer.cpu_threads", "transformer.predict_batch_size"},
+    "annotate": {"batch_size", "device", "tokenizer_workers"},
+    "emit": {"overwrite"},
+}
+SETTINGS_FILE = "_run_settings.json"  # in the run directory: the settings fingerprint each stage was built with
+
+
+def _without(data: dict[str, Any], dotted: set[str]) -> dict[str, Any]:
+    data = json.loads(json.dumps(data, default=str))
+    for key in dotted:
+        node, *path = key.split(".")
+        parent, leaf = (data, node) if not path else (data.get(node) or {}, path[-1])
+        parent.pop(leaf, None)
+    return data
+
+
+def stage_settings(name: str, cfg: PipelineConfig) -> dict[str, Any]:
+    """The settings a stage's outputs depend on (its own section, execution knobs left out)."""
+    if name == "dedup":
+        return cfg.dedup.params()
+    section = getattr(cfg, name, None)
+    own = _without(section.model_dump(), EXECUTION_KNOBS.get(name, set())) if section is not None else {}
+    return {"inputs": sorted(cfg.inputs), **own} if name == "ingest" else own
+
+
+def stage_fingerprints(cfg: PipelineConfig) -> dict[str, str]:
+    """One fingerprint per table-writing stage, chained: a stage's fingerprint covers its own
+    settings and every upstream stage's, so a change redoes that stage and everything after it."""
+    import hashlib
+
+    out, chain = {}, ""
+    for stage in STAGES:
+        if stage.name in ("catalog", "report"):  # they check their own staleness against their inputs
+            continue
+        blob = json.dumps({"upstream": chain, "settings": stage_settings(stage.name, cfg)}, sort_keys=True, default=str)
+        chain = out[stage.name] = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return out
+
+
 def _call(stage: Stage, spark, run: RunDir, cfg: PipelineConfig, overwrite: bool) -> dict:
     if stage.name == "catalog":
         from pipeline.catalog import build_catalog
@@ -208,6 +256,9 @@ def run_pipeline(cfg: PipelineConfig, overwrite: bool = False, stages: list[str]
                 spark = factory(cfg.spark)
         return spark
 
+    fingerprints = stage_fingerprints(cfg)
+    settings_path = run.root / SETTINGS_FILE
+    built_with: dict[str, str] = json.loads(settings_path.read_text()) if settings_path.exists() else {}
     summary: dict[str, Any] = {"run": str(run.root), "stages": {}}
     started = time.time()
     with logging_redirect_tqdm(), tqdm(total=len(selected), unit="stage", desc="pmc-enrich run",
@@ -215,18 +266,30 @@ def run_pipeline(cfg: PipelineConfig, overwrite: bool = False, stages: list[str]
         for stage in selected:
             bar.set_postfix_str(stage.name)
             t0 = time.time()
-            if not overwrite and stage_complete(stage, run, cfg):
+            wanted = fingerprints.get(stage.name)
+            recorded = built_with.get(stage.name)
+            changed = wanted is not None and recorded is not None and recorded != wanted
+            if changed:
+                log.warning("[%s] settings changed since its outputs were built (or an upstream stage's did): "
+                            "redoing it", stage.name)
+            if not overwrite and not changed and stage_complete(stage, run, cfg):
                 log.info("[%s] complete, skipped", stage.name)
                 summary["stages"][stage.name] = {"status": "skipped"}
+                if wanted is not None and recorded is None:  # built outside `run`: adopted as they are
+                    built_with[stage.name] = wanted
+                    write_json_atomic(settings_path, built_with)
             else:
                 log.info("[%s] running", stage.name)
-                result = _call(stage, get_spark() if stage.spark else None, run, cfg, overwrite)
+                result = _call(stage, get_spark() if stage.spark else None, run, cfg, overwrite or changed)
                 if stage.name == "label" and isinstance(result, dict) and result.get("complete") is False:
                     raise RunError("label: some paragraphs are not labelled yet (see reports/label.json); "
                                    "rerun `pmc-enrich run` to finish them")
                 elapsed = round(time.time() - t0, 1)
                 log.info("[%s] done in %.1fs", stage.name, elapsed)
                 summary["stages"][stage.name] = {"status": "done", "seconds": elapsed, **_brief(result)}
+                if wanted is not None:
+                    built_with[stage.name] = wanted
+                    write_json_atomic(settings_path, built_with)
             bar.update(1)
     summary["seconds"] = round(time.time() - started, 1)
     write_json_atomic(run.report("run"), summary)

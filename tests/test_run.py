@@ -118,3 +118,34 @@ def test_second_run_skips_everything_and_a_killed_run_resumes(full_run, spark):
     assert {k: v["skipped"] for k, v in emitted.items()} == {"BE-Base": True, "BE-French": False, "BE-All": True}
     assert not list(run.root.glob(".tmp-*")) and run.is_complete("variants/BE-French")
     assert (run.reports / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_changed_settings_redo_that_stage_and_later_ones_not_earlier(full_run, spark, tmp_path):
+    from jobs.run import SETTINGS_FILE
+    from pipeline.config import apply_overrides
+
+    run0, cfg0, _ = full_run
+    out = tmp_path / "run"
+    shutil.copytree(run0.root, out)
+    cfg = apply_overrides(cfg0, {"out": str(out)})
+    recorded = json.loads((out / SETTINGS_FILE).read_text())
+    assert set(recorded) == {"ingest", "dedup", "sample", "label", "train", "annotate", "emit"}
+    early = ["ingest", "dedup", "sample"]
+    # An execution knob (batch size) is not a settings change: everything is skipped.
+    same = run_pipeline(apply_overrides(cfg, {"dedup.batch_size": 64}), stages=early,
+                        spark_factory=lambda: spark, progress=False)
+    assert {s: v["status"] for s, v in same["stages"].items()} == {s: "skipped" for s in early}
+    # A real change to dedup redoes dedup and the stages after it, never ingest.
+    before = json.loads(RunDir(out).report("dedup").read_text())
+    changed = run_pipeline(apply_overrides(cfg, {"dedup.threshold": 0.95}), stages=early,
+                           spark_factory=lambda: spark, progress=False)
+    assert {s: v["status"] for s, v in changed["stages"].items()} == {"ingest": "skipped", "dedup": "done",
+                                                                       "sample": "done"}
+    after = json.loads(RunDir(out).report("dedup").read_text())
+    assert before["params"]["threshold"] == 0.8 and after["params"]["threshold"] == 0.95
+    assert after["near_duplicates"] <= before["near_duplicates"]
+    # The new settings are now the recorded ones: running them again skips.
+    again = run_pipeline(apply_overrides(cfg, {"dedup.threshold": 0.95}), stages=early,
+                         spark_factory=lambda: spark, progress=False)
+    assert {s: v["status"] for s, v in again["stages"].items()} == {s: "skipped" for s in early}
