@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,8 +102,12 @@ def _receive(stream):
 def worker_main() -> None:
     """Worker loop: the first message is (tokenizer JSON, max_len), every later one a list of texts,
     answered with (lengths, ids); ends at end of input."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing but answers may reach the pipe
+    stdin = sys.stdin.buffer
+    # Answers go to a private copy of fd 1; fd 1 itself then points at stderr, so nothing else a
+    # library prints (Python or native code) can reach the pipe.
+    stdout = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     tokenizer_json, max_len = _receive(stdin)
     fast = rust_tokenizer(tokenizer_json, max_len)
     _send(stdout, "ready")
@@ -135,16 +140,26 @@ class TokenizerPool:
         self.workers = workers
         self.max_len = max_len
         self._lock = threading.Lock()
+        # Where `classifiers` lives (a checkout, or a zip shipped to Spark executors). An installed
+        # package needs nothing: the worker runs the same interpreter with the same site-packages,
+        # which must not go on PYTHONPATH ahead of the standard library.
         package_root = str(Path(__file__).resolve().parents[1])
+        installed = Path(package_root).name in ("site-packages", "dist-packages")
         env = {**os.environ,
                # Parallelism comes from the processes: rayon threads in every worker would oversubscribe.
                "TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+               "PYTHONPATH": os.pathsep.join(filter(None, [None if installed else package_root,
+                                                           os.environ.get("PYTHONPATH")]))}
         code = "from classifiers.token_ids import worker_main; worker_main()"
-        self._procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        env=env) for _ in range(workers)]
+        self._procs: list[subprocess.Popen] = []
+        self.broken = False
         self._finalizer = weakref.finalize(self, _stop_workers, self._procs)
         try:
+            for _ in range(workers):
+                # A session of its own: a Ctrl-C meant for the parent does not kill the workers
+                # (they end at end of input when the parent goes).
+                self._procs.append(subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                                    stdout=subprocess.PIPE, env=env, start_new_session=True))
             for proc in self._procs:
                 _send(proc.stdin, (tokenizer_json, max_len))
             for proc in self._procs:  # every worker has loaded its tokenizer before the first chunk
@@ -171,12 +186,25 @@ class TokenizerPool:
         # worker all the long texts.
         k = min(self.workers, len(texts))
         with self._lock:
-            for i in range(k):  # a worker reads its whole request before it answers: no deadlock
-                _send(self._procs[i].stdin, texts[i::k])
-            parts = [self._answer(self._procs[i]) for i in range(k)]
+            if self.broken:
+                raise RuntimeError("tokenizer pool is closed or broken; make a new one")
+            try:
+                for i in range(k):  # a worker reads its whole request before it answers: no deadlock
+                    _send(self._procs[i].stdin, texts[i::k])
+                parts = [self._answer(self._procs[i]) for i in range(k)]
+            except BaseException:
+                # Some workers may hold unread answers: the pipes are out of step for good, and a
+                # later call could read another call's ids. Never reuse the pool.
+                self.close()
+                raise
+        for i, (lens, _) in enumerate(parts):
+            if len(lens) != len(range(i, len(texts), k)):
+                self.close()
+                raise RuntimeError(f"tokenizer worker {i} answered {len(lens)} rows for {len(texts[i::k])} texts")
         return _interleaved_to_input_order(parts, len(texts))
 
     def close(self) -> None:
+        self.broken = True
         self._finalizer()
 
 
@@ -186,11 +214,13 @@ def _stop_workers(procs: list[subprocess.Popen]) -> None:
             proc.stdin.close()  # end of input: the worker returns
         except OSError:
             pass
+    deadline = time.monotonic() + 5
     for proc in procs:
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
 

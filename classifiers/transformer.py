@@ -258,7 +258,7 @@ class TransformerStudent:
         if workers < 1 or self._fast_tokenizer() is None:
             return None
         pool = getattr(self, "_tok_pool", None)
-        if pool is None or pool.workers != workers or pool.max_len != self.max_len:
+        if pool is None or pool.broken or pool.workers != workers or pool.max_len != self.max_len:
             if pool is not None:
                 pool.close()
             pool = self._tok_pool = TokenizerPool(self.tokenizer.backend_tokenizer.to_str(), self.max_len, workers)
@@ -268,7 +268,12 @@ class TransformerStudent:
         """Token ids of the texts, truncated to max_len: (lengths, concatenated int32 ids)."""
         pool = self._tokenizer_pool()
         if pool is not None:
-            return pool.token_ids(texts)
+            try:
+                return pool.token_ids(texts)
+            except (OSError, RuntimeError, EOFError) as exc:
+                # A worker died (killed, out of memory): the pool is closed (see TokenizerPool);
+                # this chunk is tokenised here and the next call starts a fresh pool.
+                log.warning("tokenizer pool failed (%s); tokenising this chunk in process", exc)
         fast = self._fast_tokenizer()
         if fast is not None:
             return token_ids(fast, texts, self.max_len)

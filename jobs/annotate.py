@@ -44,6 +44,14 @@ def _executor_student(version: str, shipped_name: str, device: str, tokenizer_wo
         _STUDENTS.clear()  # one model per worker: a new version replaces the old one
         student = _STUDENTS[version] = load_student(shipped_directory(shipped_name), device=device)
         if hasattr(student, "tokenizer_workers"):  # transformer: processes that tokenise for it
+            if tokenizer_workers is None:
+                # Auto on an executor: the task's own CPUs (spark.task.cpus) but two, never the whole
+                # host's cores, which every concurrent Python worker would otherwise claim.
+                from pyspark import TaskContext
+
+                ctx = TaskContext.get()
+                cpus = ctx.cpus() if ctx is not None else 1
+                tokenizer_workers = max(0, cpus - 2) if device.startswith("cuda") else 0
             student.tokenizer_workers = tokenizer_workers
     return student
 

@@ -4,9 +4,16 @@
 
 Spark gathers each article's non-duplicate paragraphs (with their annotations), applies the recipe
 (pure Python, ``pipeline.emit.build_rows``) and counts tokens on the executors, repeats rows by
-their upsample factor and sorts them by a seeded hash (deterministic global shuffle). The driver
-then streams the sorted rows into zstd Parquet shards of the target size, one folder per licence
-split, writes ``manifest.json`` and publishes the whole variant folder atomically.
+their upsample factor and sorts them globally by ``(split, xxhash64(seed, id), id)`` (a
+deterministic global shuffle, range partitioned). The shards are written by the executors, in the
+same pass as the sort: ``mapInArrow`` runs directly on the sort's output, so each task sees its
+partition — a contiguous range of the global order — in order, and writes it into rolling zstd
+Parquet shards, one :class:`~pipeline.emit.shards.ShardWriter` per licence split, straight into the
+variant's temporary folder (``<split>/part-<partition:05d>-<k:04d>.parquet``: file-name order is
+the global order). Tasks return one small row per shard (path, rows, tokens, bytes, sha256) and
+the sort keys of their first/last row. The driver checks the order across partitions, reconciles
+the rows written with per-split counts from a separate Spark aggregation, writes ``manifest.json``
+and publishes the whole variant folder atomically; any failure removes the temporary folder.
 """
 
 from __future__ import annotations
@@ -20,13 +27,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import PipelineConfig
 from pipeline.emit.recipe import Recipe, load_recipe, resolve_recipe_path
 from pipeline.emit.rows import build_rows
-from pipeline.emit.shards import ShardInfo, ShardWriter, sha256_file
+from pipeline.emit.shards import SHARD_INFOS, TMP_PREFIX, ShardInfo, partition_writer, sha256_file, shard_name
 from pipeline.emit.tokens import get_counter
 from pipeline.rundir import RunDir, write_json_atomic
 from schemas import to_spark
@@ -133,70 +139,87 @@ def _build_fn(recipe: Recipe, tokenizer: str):
     return build
 
 
-def _write_sorted(built, seed: int, dest: Path) -> None:
-    """Repeat rows, then a deterministic global shuffle: sort by a seeded 64-bit hash of the row id."""
+def _sorted_rows(built, seed: int):
+    """Repeat rows, then a deterministic global shuffle: sort by a seeded 64-bit hash of the row id
+    (range partitioned: partition i holds a contiguous range of the global order)."""
     from pyspark.sql import functions as F
 
     rows = (built.withColumn("copy_index", F.explode(F.sequence(F.lit(0), F.col("upsample_factor").cast("int") - 1)))
             .withColumn("copy_index", F.col("copy_index").cast("short"))
             .withColumn("id", F.concat_ws("#", "unit_id", F.col("copy_index").cast("string")))
-            .withColumn("_key", F.xxhash64(F.lit(seed), F.col("id"))))
-    rows.orderBy("split", "_key", "id").drop("unit_id").write.option("compression", "zstd").parquet(str(dest))
+            .withColumn("_key", F.xxhash64(F.lit(seed), F.col("id")))
+            .drop("unit_id"))
+    return rows, rows.orderBy("split", "_key", "id")
+
+
+STAT_KEYS = ("articles", "paragraphs", "unique_rows", "rows", "unique_tokens", "tokens", "upsampled_units")
+
+
+def _split_stats(rows) -> dict[str, dict[str, int]]:
+    """Counts per split, a Spark aggregation over the repeated rows (copy 0 of a row = the unique
+    row): ``articles`` distinct article_id of copy-0 rows, ``paragraphs`` / ``unique_rows`` /
+    ``unique_tokens`` / ``upsampled_units`` (factor > 1) over copy-0 rows, ``rows`` / ``tokens``
+    over all copies. Independent of the shard writers, so it also reconciles their row counts."""
+    from pyspark.sql import functions as F
+
+    first = F.col("copy_index") == 0
+    zero = F.lit(0)
+    agg = (rows.where(F.col("split").isin(*SPLITS)).groupBy("split").agg(
+        F.countDistinct(F.when(first, F.col("article_id"))).alias("articles"),
+        F.sum(F.when(first, F.col("n_paragraphs")).otherwise(zero)).alias("paragraphs"),
+        F.sum(F.when(first, 1).otherwise(zero)).alias("unique_rows"),
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.when(first, F.col("n_tokens")).otherwise(zero)).alias("unique_tokens"),
+        F.sum("n_tokens").alias("tokens"),
+        F.sum(F.when(first & (F.col("upsample_factor") > 1), 1).otherwise(zero)).alias("upsampled_units"))
+           .collect())
+    out = {s: {k: 0 for k in STAT_KEYS} for s in SPLITS}
+    for r in agg:
+        out[r["split"]] = {k: int(r[k] or 0) for k in STAT_KEYS}
+    return out
+
+
+def _write_shards(sorted_rows, variant_dir: Path, cfg: PipelineConfig) -> dict[str, list[dict]]:
+    """Each sorted partition → its own rolling shards per split, written by the executors straight
+    into ``variant_dir`` (``<split>/part-<partition>-<k>.parquet``). Returns the shards per split in
+    global order, after checking the order across partitions and the files on disk."""
+    fn = partition_writer(str(variant_dir), SPLITS, SHARD_ROWS, cfg.emit.shard_bytes, cfg.emit.row_group_bytes)
+    # mapInArrow runs on the output of the sort itself: every partition arrives in sorted order.
+    infos = [r.asDict() for r in sorted_rows.mapInArrow(fn, to_spark(SHARD_INFOS)).collect()]
+    errors = sorted(i["error"] for i in infos if i["error"])
+    if errors:
+        raise EmitError(f"sorted rows out of order ({errors[0]}); refusing to write shards")
+    shards: dict[str, list[dict]] = {}
+    for split in SPLITS:
+        mine = sorted((i for i in infos if i["split"] == split), key=lambda i: (i["partition"], i["shard"]))
+        last, last_part = None, None
+        for i in mine:  # partitions hold contiguous, increasing ranges of the sort order
+            if i["partition"] != last_part:
+                if last is not None and (i["first_key"], i["first_id"]) < last:
+                    raise EmitError(f"{split}: partition {i['partition']} starts before partition {last_part} "
+                                    "ends; refusing to write shards")
+                last, last_part = (i["last_key"], i["last_id"]), i["partition"]
+        files = [ShardInfo(path=i["path"], rows=i["rows"], tokens=i["tokens"], bytes=i["bytes"],
+                           sha256=i["sha256"]).as_dict() for i in mine]
+        if not files:  # an empty split still gets a zero-row shard, so every reader sees the schema
+            empty = variant_dir / split / shard_name(0, 0)
+            empty.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(SHARD_ROWS.empty_table(), empty, compression="zstd")
+            files = [ShardInfo(path=str(empty.relative_to(variant_dir)), rows=0, tokens=0,
+                               bytes=empty.stat().st_size, sha256=sha256_file(empty)).as_dict()]
+        # Leftovers of failed or speculative task attempts (hidden temporary names) go; any other
+        # file the manifest does not list means something wrote behind our back.
+        for p in (variant_dir / split).iterdir():
+            if p.name.startswith(TMP_PREFIX):
+                p.unlink(missing_ok=True)
+        on_disk = sorted(p.name for p in (variant_dir / split).iterdir())
+        if on_disk != sorted(Path(f["path"]).name for f in files):
+            raise EmitError(f"{split}: files on disk {on_disk} differ from the shards the tasks reported")
+        shards[split] = files
+    return shards
 
 
 # --------------------------------------------------------------------------- driver side
-
-
-class _SplitStats:
-    """Counts of one split, accumulated while streaming (copy 0 of a row = the unique row)."""
-
-    def __init__(self) -> None:
-        self.articles: set[str] = set()
-        self.c = dict(paragraphs=0, unique_rows=0, rows=0, unique_tokens=0, tokens=0, upsampled_units=0)
-
-    def add(self, t: pa.Table) -> None:
-        first = t.filter(pc.equal(t["copy_index"], 0))
-        self.articles.update(first["article_id"].to_pylist())
-        self.c["rows"] += t.num_rows
-        self.c["tokens"] += int(pc.sum(t["n_tokens"]).as_py() or 0)
-        self.c["unique_rows"] += first.num_rows
-        self.c["unique_tokens"] += int(pc.sum(first["n_tokens"]).as_py() or 0)
-        self.c["paragraphs"] += int(pc.sum(first["n_paragraphs"]).as_py() or 0)
-        self.c["upsampled_units"] += int(pc.sum(pc.greater(first["upsample_factor"], 1)).as_py() or 0)
-
-    def as_dict(self) -> dict[str, int]:
-        return {"articles": len(self.articles), **self.c}
-
-
-def _stream_shards(sorted_dir: Path, variant_dir: Path, cfg: PipelineConfig) -> tuple[dict[str, list[dict]], dict]:
-    """Sorted part files (in name order = sort order) → rolling shards per split, and counts."""
-    writers = {s: ShardWriter(variant_dir, s, SHARD_ROWS, cfg.emit.shard_bytes, cfg.emit.row_group_bytes)
-               for s in SPLITS}
-    stats = {s: _SplitStats() for s in SPLITS}
-    last: tuple | None = None
-    for path in sorted(sorted_dir.glob("part-*.parquet")):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
-            table = pa.Table.from_batches([batch])
-            first = (table["split"][0].as_py(), table["_key"][0].as_py(), table["id"][0].as_py())
-            if last is not None and first < last:
-                raise EmitError(f"sorted rows out of order at {path.name}; refusing to write shards")
-            last = (table["split"][-1].as_py(), table["_key"][-1].as_py(), table["id"][-1].as_py())
-            for split in SPLITS:
-                part = table.filter(pc.equal(table["split"], split))
-                if part.num_rows:
-                    writers[split].write(part)
-                    stats[split].add(part)
-    shards: dict[str, list[dict]] = {}
-    for split, writer in writers.items():
-        infos = writer.close()
-        if not infos:  # an empty split still gets a zero-row shard, so every reader sees the schema
-            empty = variant_dir / split / "part-00000.parquet"
-            empty.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(SHARD_ROWS.empty_table(), empty, compression="zstd")
-            infos = [ShardInfo(path=str(empty.relative_to(variant_dir)), rows=0, tokens=0,
-                               bytes=empty.stat().st_size, sha256=sha256_file(empty))]
-        shards[split] = [i.as_dict() for i in infos]
-    return shards, {s: st.as_dict() for s, st in stats.items()}
 
 
 def _distinct(run: RunDir, table: str, column: str, where: str = "") -> list[str]:
@@ -242,17 +265,18 @@ def emit_variant(spark, run: RunDir, cfg: PipelineConfig, recipe: Recipe, base, 
     tmp = run.tmp_path(variant_table(recipe.name))
     try:
         built = base.mapInArrow(_build_fn(recipe, cfg.emit.tokenizer), to_spark(BUILT_ROWS)).persist()
-        sorted_dir = tmp / "_sorted"
-        _write_sorted(built, cfg.emit.seed, sorted_dir)
-        built.unpersist()
-        shards, counts = _stream_shards(sorted_dir, tmp, cfg)
-        shutil.rmtree(sorted_dir)
+        try:
+            rows, sorted_rows = _sorted_rows(built, cfg.emit.seed)
+            counts = _split_stats(rows)
+            shards = _write_shards(sorted_rows, tmp, cfg)
+        finally:
+            built.unpersist()
         splits = {}
         for split in SPLITS:
             files = shards[split]
             rows_written = sum(s["rows"] for s in files)
-            if rows_written != counts[split]["rows"]:  # the shard writer lost or invented rows: never publish
-                raise EmitError(f"{recipe.name}/{split}: wrote {rows_written} rows, streamed {counts[split]['rows']}")
+            if rows_written != counts[split]["rows"]:  # the shard writers lost or invented rows: never publish
+                raise EmitError(f"{recipe.name}/{split}: wrote {rows_written} rows, counted {counts[split]['rows']}")
             splits[split] = {**counts[split], "bytes": sum(s["bytes"] for s in files), "shards": files}
         totals = {k: sum(splits[s][k] for s in SPLITS)
                   for k in ("articles", "paragraphs", "unique_rows", "rows", "unique_tokens", "tokens", "bytes")}

@@ -158,13 +158,19 @@ def stage_complete(stage: Stage, run: RunDir, cfg: PipelineConfig) -> bool:
 EXECUTION_KNOBS: dict[str, set[str]] = {
     "ingest": {"parse_partitions", "partition_mb", "files_per_chunk", "concurrent_inputs", "rows_per_file",
                "overwrite"},
+    # The label cache defines a label as (model, prompt version, text): generation settings do not
+    # invalidate cached labels, so they would "redo" the stage without changing a single label.
     "label": {"base_url", "api_key_env", "concurrency", "timeout_s", "max_retries", "backoff_base_s",
               "backoff_max_s", "abort_after_failures", "batch_size", "tensor_parallel_size",
-              "gpu_memory_utilization", "enable_prefix_caching", "chunk_size", "flush_interval_s", "cache_dir"},
+              "gpu_memory_utilization", "enable_prefix_caching", "chunk_size", "flush_interval_s", "cache_dir",
+              "temperature", "max_tokens", "constraint", "max_invalid_retries"},
     "train": {"transformer.device", "transformer.cpu_threads", "transformer.predict_batch_size"},
     "annotate": {"batch_size", "device", "tokenizer_workers"},
-    "emit": {"overwrite"},
 }
+# Stages whose outputs carry a settings fingerprint in _run_settings.json. Emit is not one: it
+# checks each recipe's freshness itself (recipe, settings and input markers), so a new recipe
+# emits only that recipe; catalog and report check their own staleness.
+FINGERPRINTED = ("ingest", "dedup", "sample", "label", "train", "annotate")
 SETTINGS_FILE = "_run_settings.json"  # in the run directory: the settings fingerprint each stage was built with
 
 
@@ -180,23 +186,28 @@ def _without(data: dict[str, Any], dotted: set[str]) -> dict[str, Any]:
 def stage_settings(name: str, cfg: PipelineConfig) -> dict[str, Any]:
     """The settings a stage's outputs depend on (its own section, execution knobs left out)."""
     if name == "dedup":
-        return cfg.dedup.params()
+        from pipeline.config.dedup import DEDUP_VERSION
+
+        return {"version": DEDUP_VERSION, "enabled": cfg.dedup.enabled, **cfg.dedup.params()}
     section = getattr(cfg, name, None)
     own = _without(section.model_dump(), EXECUTION_KNOBS.get(name, set())) if section is not None else {}
     return {"inputs": sorted(cfg.inputs), **own} if name == "ingest" else own
 
 
-def stage_fingerprints(cfg: PipelineConfig) -> dict[str, str]:
-    """One fingerprint per table-writing stage, chained: a stage's fingerprint covers its own
-    settings and every upstream stage's, so a change redoes that stage and everything after it."""
+def stage_fingerprint(name: str, cfg: PipelineConfig, upstream: str) -> str:
+    """A stage's settings fingerprint, chained to its upstream stage's (so an upstream change
+    changes every later fingerprint)."""
     import hashlib
 
+    blob = json.dumps({"upstream": upstream, "settings": stage_settings(name, cfg)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def stage_fingerprints(cfg: PipelineConfig) -> dict[str, str]:
+    """The fingerprints of a run built entirely with ``cfg``."""
     out, chain = {}, ""
-    for stage in STAGES:
-        if stage.name in ("catalog", "report"):  # they check their own staleness against their inputs
-            continue
-        blob = json.dumps({"upstream": chain, "settings": stage_settings(stage.name, cfg)}, sort_keys=True, default=str)
-        chain = out[stage.name] = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    for name in FINGERPRINTED:
+        chain = out[name] = stage_fingerprint(name, cfg, chain)
     return out
 
 
@@ -256,7 +267,8 @@ def run_pipeline(cfg: PipelineConfig, overwrite: bool = False, stages: list[str]
                 spark = factory(cfg.spark)
         return spark
 
-    fingerprints = stage_fingerprints(cfg)
+    config_fingerprints = stage_fingerprints(cfg)  # a run built entirely with this config
+    fingerprints_now: dict[str, str] = {}  # this run's fingerprint of each stage handled so far
     settings_path = run.root / SETTINGS_FILE
     built_with: dict[str, str] = json.loads(settings_path.read_text()) if settings_path.exists() else {}
     summary: dict[str, Any] = {"run": str(run.root), "stages": {}}
@@ -266,9 +278,27 @@ def run_pipeline(cfg: PipelineConfig, overwrite: bool = False, stages: list[str]
         for stage in selected:
             bar.set_postfix_str(stage.name)
             t0 = time.time()
-            wanted = fingerprints.get(stage.name)
-            recorded = built_with.get(stage.name)
-            changed = wanted is not None and recorded is not None and recorded != wanted
+            wanted = recorded = None
+            changed = False
+            if stage.name in FINGERPRINTED:
+                k = FINGERPRINTED.index(stage.name)
+                upstream = ""
+                if k:
+                    prev = FINGERPRINTED[k - 1]
+                    if prev in fingerprints_now:  # handled earlier in this run: built (or kept) with these settings
+                        upstream = fingerprints_now[prev]
+                    else:  # not selected: its outputs are used as they are, so chain to what it was built with
+                        upstream = built_with.get(prev) or config_fingerprints[prev]
+                        if upstream != config_fingerprints[prev]:
+                            log.warning("[%s] the settings of %s (or an earlier stage) changed, but it is not among "
+                                        "the selected stages: building on its outputs as they are", stage.name, prev)
+                wanted = stage_fingerprint(stage.name, cfg, upstream)
+                fingerprints_now[stage.name] = wanted
+                recorded = built_with.get(stage.name)
+                changed = recorded is not None and recorded != wanted
+            if changed and stage.name == "ingest" and not overwrite:
+                raise RunError(f"ingest settings or inputs changed since {run.root} was built; ingest is never "
+                               "redone implicitly: use a new `out` directory, or --overwrite to rebuild everything")
             if changed:
                 log.warning("[%s] settings changed since its outputs were built (or an upstream stage's did): "
                             "redoing it", stage.name)

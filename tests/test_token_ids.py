@@ -78,3 +78,42 @@ def test_student_predicts_the_same_through_the_pool(tmp_path, reference_labels):
     student._tok_pool.close()
     assert np.allclose(a.document_type_scores, b.document_type_scores, atol=1e-6)
     assert np.allclose(a.educational_score, b.educational_score, atol=1e-6)
+
+
+def test_a_dead_worker_never_yields_stale_ids_and_the_student_recovers(hf_tokenizer, texts, reference_labels):
+    """After a worker is killed the pool refuses further calls (its pipes may hold unread answers
+    of the failed call); the student tokenises that chunk in process and starts a fresh pool."""
+    import os
+    import signal
+
+    from classifiers.token_ids import TokenizerPool, rust_tokenizer, token_ids
+
+    max_len = 64
+    tok_json = hf_tokenizer.backend_tokenizer.to_str()
+    pool = TokenizerPool(tok_json, max_len, workers=3)
+    os.kill(pool._procs[1].pid, signal.SIGKILL)
+    pool._procs[1].wait()
+    with pytest.raises((OSError, RuntimeError, EOFError)):
+        pool.token_ids(texts[:30])
+    assert pool.broken
+    with pytest.raises(RuntimeError, match="closed or broken"):
+        pool.token_ids(texts[:1])
+
+    from classifiers.dataset import examples_from_table, read_table
+    from classifiers.transformer import TransformerStudent
+
+    ex, _ = examples_from_table(read_table(reference_labels))
+    student = TransformerStudent.train(ex.take(np.arange(16)), None, params={
+        "max_steps": 1, "batch_size": 8, "max_len": max_len, "cpu_threads": 1, "score_head": "classes"}, device="cpu")
+    student.tokenizer_workers = 2
+    first = student._tokenizer_pool()
+    os.kill(first._procs[0].pid, signal.SIGKILL)
+    first._procs[0].wait()
+    lens, flat = student._token_ids(texts[:50])  # falls back in process for this chunk
+    ref = token_ids(rust_tokenizer(tok_json, max_len), texts[:50], max_len)
+    assert np.array_equal(lens, ref[0]) and np.array_equal(flat, ref[1])
+    second = student._tokenizer_pool()
+    assert second is not first and not second.broken
+    lens2, flat2 = student._token_ids(texts[:50])
+    assert np.array_equal(flat2, ref[1])
+    second.close()

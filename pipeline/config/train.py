@@ -75,6 +75,6 @@ class AnnotateConfig(BaseModel):
     student: Student | None = None  # default: the model card's default_student
     batch_size: int = Field(4096, ge=1)  # Arrow batch size per scoring call
     device: str = "cpu"  # transformer student on executors: cpu or cuda
-    # Transformer student: processes that tokenise for it on each executor (None = auto: all the
-    # executor's cores but two on CUDA, none on the CPU; 0 = in the Python worker itself).
+    # Transformer student: processes that tokenise for it in each task (None = auto: on CUDA the
+    # task's spark.task.cpus but two, on the CPU none; 0 = in the Python worker itself).
     tokenizer_workers: int | None = Field(None, ge=0)
