@@ -120,13 +120,15 @@ def worker_main() -> None:
 
 
 # --------------------------------------------------------------------------------- parent side
-def auto_workers(cuda: bool) -> int:
-    """Pool size when none is given: on a GPU host every core but two (the loop feeding the GPU and
-    the thread building batches), at most 32; on the CPU none (the model's own threads need the
-    cores far more than tokenising does)."""
+def auto_workers(cuda: bool, cores: int | None = None) -> int:
+    """Pool size when none is given: on a GPU every core but two (the loop feeding the GPU and the
+    thread building batches), at most 32; on the CPU none (the model's own threads need the cores
+    far more than tokenising does). ``cores``: the cores this process may use (default: its CPU
+    affinity; a Spark task passes its spark.task.cpus)."""
     if not cuda:
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(0, min(32, cores - 2))
 
 

@@ -45,13 +45,14 @@ def _executor_student(version: str, shipped_name: str, device: str, tokenizer_wo
         student = _STUDENTS[version] = load_student(shipped_directory(shipped_name), device=device)
         if hasattr(student, "tokenizer_workers"):  # transformer: processes that tokenise for it
             if tokenizer_workers is None:
-                # Auto on an executor: the task's own CPUs (spark.task.cpus) but two, never the whole
-                # host's cores, which every concurrent Python worker would otherwise claim.
+                # Auto on an executor: the task's own CPUs (spark.task.cpus), never the whole host's
+                # cores, which every concurrent Python worker would otherwise claim.
                 from pyspark import TaskContext
 
+                from classifiers.token_ids import auto_workers
+
                 ctx = TaskContext.get()
-                cpus = ctx.cpus() if ctx is not None else 1
-                tokenizer_workers = max(0, cpus - 2) if device.startswith("cuda") else 0
+                tokenizer_workers = auto_workers(device.startswith("cuda"), ctx.cpus() if ctx is not None else 1)
             student.tokenizer_workers = tokenizer_workers
     return student
 

@@ -268,7 +268,7 @@ def run_pipeline(cfg: PipelineConfig, overwrite: bool = False, stages: list[str]
         return spark
 
     config_fingerprints = stage_fingerprints(cfg)  # a run built entirely with this config
-    fingerprints_now: dict[str, str] = {}  # this run's fingerprint of each stage handled so far
+    selected_names = {s.name for s in selected}
     settings_path = run.root / SETTINGS_FILE
     built_with: dict[str, str] = json.loads(settings_path.read_text()) if settings_path.exists() else {}
     summary: dict[str, Any] = {"run": str(run.root), "stages": {}}
@@ -284,16 +284,14 @@ def run_pipeline(cfg: PipelineConfig, overwrite: bool = False, stages: list[str]
                 k = FINGERPRINTED.index(stage.name)
                 upstream = ""
                 if k:
+                    # Chained to what the upstream stage was actually built with (recorded when it
+                    # ran or was kept earlier in this run); an unselected one is used as it is.
                     prev = FINGERPRINTED[k - 1]
-                    if prev in fingerprints_now:  # handled earlier in this run: built (or kept) with these settings
-                        upstream = fingerprints_now[prev]
-                    else:  # not selected: its outputs are used as they are, so chain to what it was built with
-                        upstream = built_with.get(prev) or config_fingerprints[prev]
-                        if upstream != config_fingerprints[prev]:
-                            log.warning("[%s] the settings of %s (or an earlier stage) changed, but it is not among "
-                                        "the selected stages: building on its outputs as they are", stage.name, prev)
+                    upstream = built_with.get(prev) or config_fingerprints[prev]
+                    if upstream != config_fingerprints[prev] and prev not in selected_names:
+                        log.warning("[%s] the settings of %s (or an earlier stage) changed, but it is not among "
+                                    "the selected stages: building on its outputs as they are", stage.name, prev)
                 wanted = stage_fingerprint(stage.name, cfg, upstream)
-                fingerprints_now[stage.name] = wanted
                 recorded = built_with.get(stage.name)
                 changed = recorded is not None and recorded != wanted
             if changed and stage.name == "ingest" and not overwrite:

@@ -52,20 +52,20 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def shard_name(partition: int | None, k: int) -> str:
-    """``part-{partition:05d}-{k:04d}.parquet``; ``part-{k:05d}.parquet`` without a partition."""
-    return f"part-{k:05d}.parquet" if partition is None else f"part-{partition:05d}-{k:04d}.parquet"
+def shard_name(partition: int, k: int) -> str:
+    """``part-{partition:05d}-{k:04d}.parquet``: file-name order is the global sort order."""
+    return f"part-{partition:05d}-{k:04d}.parquet"
 
 
 TMP_PREFIX = ".tmp-shard-"  # in-progress shard files; never part of a published variant
 
 
 class ShardWriter:
-    """Rolling shards of one split. ``partition`` (the sorted Spark partition writing them) goes
-    into the file names; ``None`` gives the single-writer names ``part-{k:05d}.parquet``."""
+    """Rolling shards of one split, written by one sorted Spark partition (its index goes into the
+    file names)."""
 
     def __init__(self, variant_dir: Path, split: str, schema: pa.Schema, shard_bytes: int, row_group_bytes: int,
-                 partition: int | None = None):
+                 partition: int):
         self.variant_dir = Path(variant_dir)
         self.folder = self.variant_dir / split
         self.split = split
