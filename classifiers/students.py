@@ -4,6 +4,8 @@
       model_card.json          label source + hash, prompt_version, labeller, metrics, default student
       fasttext/                FastTextStudent (student.json + one .bin per head)
       transformer/             TransformerStudent (student.json + encoder/ + heads.safetensors)
+      linear/                  LinearStudent (student.json + weights.npz): hashed n-grams, soft targets
+      distilled/               LinearStudent trained on gold + the transformer's soft targets on a pool
       cascade/                 FastTextStudent trained on the transformer's pseudo-labels
 
 Any of these folders (or the parent, with a student name) can be given to ``predict``/``annotate``.
@@ -15,13 +17,19 @@ import json
 import os
 from pathlib import Path
 
-STUDENTS = ("fasttext", "transformer", "cascade")
+STUDENTS = ("fasttext", "linear", "transformer", "distilled", "cascade")
+# Students whose inference runs at CPU speed (≥ 10k paragraphs/s per core); the transformer needs a GPU.
+CPU_STUDENTS = ("fasttext", "linear", "distilled", "cascade")
+# Students trained from a transformer teacher's predictions on unlabelled paragraphs.
+TAUGHT = ("distilled", "cascade")
 CARD = "model_card.json"
 
 
-def resolve_student_dir(model: str | os.PathLike[str], student: str | None = None) -> Path:
+def resolve_student_dir(model: str | os.PathLike[str], student: str | None = None,
+                        device: str | None = None) -> Path:
     """The folder of one student: ``model`` itself when it holds a student.json, else
-    ``model/<student>`` (default: the card's ``default_student``)."""
+    ``model/<student>``. Default: the card's choice for the hardware (``annotator.gpu`` when
+    ``device`` is a CUDA device, else ``annotator.cpu``), else its ``default_student``."""
     path = Path(model)
     if (path / "student.json").exists():
         if student and student != _student_name(path):
@@ -31,8 +39,10 @@ def resolve_student_dir(model: str | os.PathLike[str], student: str | None = Non
         raise FileNotFoundError(f"{path}: no such model folder (run `pmc-enrich train` first)")
     if student is None:
         card = path / CARD
-        student = json.loads(card.read_text()).get("default_student") if card.exists() else None
-        student = student or "fasttext"
+        data = json.loads(card.read_text()) if card.exists() else {}
+        picks = data.get("annotator") or {}
+        hw = "gpu" if device and str(device).startswith("cuda") else "cpu"
+        student = picks.get(hw) or data.get("default_student") or "fasttext"
     if student not in STUDENTS:
         raise ValueError(f"unknown student {student!r}; expected one of {STUDENTS}")
     sub = path / student
@@ -58,6 +68,9 @@ def load_student(path: str | os.PathLike[str], device: str | None = None):
     if kind == "fasttext":
         from classifiers.fasttext_student import FastTextStudent
         return FastTextStudent.load(path)
+    if kind == "linear":
+        from classifiers.linear_student import LinearStudent
+        return LinearStudent.load(path)
     if kind == "transformer":
         from classifiers.transformer import TransformerStudent  # torch only when asked for
         return TransformerStudent.load(path, device=device)

@@ -48,6 +48,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "epochs": 8, "batch_size": 32, "lr": 1e-4, "head_lr": 1e-3, "weight_decay": 0.01, "warmup": 0.1,
     "max_len": 256, "dropout": 0.1, "score_head": "auto", "max_steps": None, "class_weights": True,
     "cpu_threads": None,  # torch intra-op threads on CPU (1 is fastest on a busy shared machine)
+    "progress_seconds": 30.0,  # progress line (epoch, step, loss, ETA) at most this often, and per epoch
 }
 
 
@@ -186,7 +187,12 @@ class TransformerStudent:
         use_bf16 = dev_.type == "cuda"
         net.train()
         step, t0 = 0, time.time()
+        epochs = math.ceil(total / steps_per_epoch)
+        progress = _Progress(total, epochs, float(p.get("progress_seconds") or 30.0))
+        log.info("transformer: %d rows, %d epochs × %d steps = %d steps on %s", n, epochs, steps_per_epoch, total, dev_)
+        epoch = 0
         while step < total:
+            epoch += 1
             order = torch.randperm(n, generator=gen).tolist()
             for b in range(0, n, p["batch_size"]):
                 if step >= total:
@@ -202,8 +208,8 @@ class TransformerStudent:
                 opt.step()
                 sched.step()
                 step += 1
-                if step % 50 == 0 or step == total:
-                    log.info("transformer step %d/%d loss %.4f (%.0fs)", step, total, loss.item(), time.time() - t0)
+                progress.update(epoch, step, loss)
+            progress.epoch_done(epoch, step)
         train_seconds = time.time() - t0
         meta = {"encoder": str(enc_path), "params": p, "n_train": n, "steps": step,
                 "train_seconds": round(train_seconds, 2), "device": str(dev_), "context_dropout": context_dropout}
@@ -420,6 +426,38 @@ class TransformerStudent:
             raise ValueError(f"{path}: heads do not match (missing {missing}, unexpected {unexpected})")
         return cls(net, tokenizer, card["score_head"], card.get("context_features", []), card.get("max_len", 256),
                    card, device=device)
+
+
+class _Progress:
+    """Training progress through logging: epoch, step, mean loss since the last line, ETA. The loss
+    is read from the device (a sync) only when a line is due, not at every step."""
+
+    def __init__(self, total: int, epochs: int, every_s: float):
+        self.total, self.epochs, self.every_s = total, epochs, every_s
+        self.t0 = self.last = time.time()
+        self.losses: list = []
+        self.last_loss: float | None = None
+
+    def update(self, epoch: int, step: int, loss) -> None:
+        self.losses.append(loss.detach())
+        now = time.time()
+        if now - self.last >= self.every_s or step == self.total:
+            self._line(epoch, step, now)
+
+    def epoch_done(self, epoch: int, step: int) -> None:
+        if self.losses:
+            self._line(epoch, step, time.time())
+
+    def _line(self, epoch: int, step: int, now: float) -> None:
+        if self.losses:
+            self.last_loss = float(torch.stack(self.losses).float().mean().item())
+            self.losses = []
+        elapsed = now - self.t0
+        eta = elapsed / step * (self.total - step) if step else float("nan")
+        log.info("transformer epoch %d/%d step %d/%d loss %.4f elapsed %.0fs ETA %.0fs",
+                 epoch, self.epochs, step, self.total, self.last_loss if self.last_loss is not None else float("nan"),
+                 elapsed, eta)
+        self.last = now
 
 
 def _pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:

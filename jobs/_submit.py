@@ -1,93 +1,91 @@
-"""Shared plumbing for the stages' ``main()`` so every ``spark-submit jobs/<stage>.py`` behaves alike.
-
-A stage's ``main`` can be as small as::
-
-    def main(argv=None):
-        parser = stage_parser("Ingest PMC packages and JATS files.", run_dir="--out")
-        parser.add_argument("inputs", nargs="+")              # stage-specific options
-        args = parser.parse_args(argv)
-        submit("ingest", args, overrides={"inputs": args.inputs}, overwrite=args.overwrite)
+"""``spark-submit jobs/<stage>.py ...``: the same options as ``pmc-enrich <stage>``, generated from the
+stage's declaration (``pipeline.stages``), the same config loader, runner and error handling.
 
 Why a helper: spark-submit runs ``jobs/<stage>.py`` as ``__main__``. Functions defined there are
-pickled *by value* when shipped to executors (cloudpickle cannot import ``__main__`` remotely),
-which breaks as soon as they close over something unpicklable and silently differs from the CLI
-path. ``submit`` therefore resolves ``run_<stage>`` from the importable module ``jobs.<stage>``
-(shipped with ``--py-files`` or installed), so the driver and executors run the same code in
-either launch mode. It also gives every job the same options as the CLI (``--config``, ``--set``,
-``--master``), logging, a JSON report on stdout, and a clean ``SparkSession.stop()``.
+pickled *by value* when shipped to executors (cloudpickle cannot import ``__main__`` remotely), so
+the build is resolved from the importable module ``jobs.<stage>`` (shipped with ``--py-files`` or
+installed): the driver and executors run the same code in either launch mode.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import logging
 import os
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
 
-def stage_parser(description: str, run_dir: str | None = "run_dir") -> argparse.ArgumentParser:
-    """An argparse parser with the options every stage job takes.
-
-    ``run_dir`` says how the run directory is given: a positional (default), an option name such as
-    ``"--out"`` (then required, still parsed into ``args.run_dir``), or ``None`` for a job that takes
-    none (its config names it).
-    """
-    parser = argparse.ArgumentParser(description=description)
-    help_ = "run directory (local path; see docs/cluster.md for object stores)"
-    if run_dir == "run_dir":
-        parser.add_argument("run_dir", help=help_)
-    elif run_dir is not None:
-        parser.add_argument(run_dir, dest="run_dir", metavar="RUN_DIR", required=True, help=help_)
+def stage_parser(stage) -> argparse.ArgumentParser:
+    """An argparse parser with exactly the options of ``pmc-enrich <stage>``."""
+    parser = argparse.ArgumentParser(prog=f"jobs/{stage.name}.py", description=stage.help)
+    if stage.creates_run:
+        parser.add_argument("--out", "-o", dest="run_dir", metavar="RUN_DIR", help="run directory to write")
+    else:
+        parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory")
+    for option in stage.options:
+        kwargs: dict = {"help": option.help}
+        if option.choices:
+            kwargs["choices"] = option.choices
+        if option.type is bool:
+            on, _, off = option.cli_flags[0].partition("/")
+            parser.add_argument(on, dest=option.name, action="store_const", const=True, default=None, **kwargs)
+            if off:
+                parser.add_argument(off, dest=option.name, action="store_const", const=False)
+            continue
+        kwargs["type"] = option.type
+        if option.positional:
+            parser.add_argument(option.name, nargs="*" if option.multiple else "?", metavar=option.name.upper(),
+                                **kwargs)
+        else:
+            parser.add_argument(*option.cli_flags, dest=option.name, action="append" if option.multiple else "store",
+                                **kwargs)
     parser.add_argument("--config", "-c", help="YAML config file (see configs/)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config key (repeatable), e.g. --set spark.shuffle_partitions=64")
     parser.add_argument("--master", help="Spark master; default: spark-submit's --master, else local[*]")
-    parser.add_argument("--overwrite", action="store_true", help="redo the stage even if it is complete")
+    parser.add_argument("--overwrite", action="store_true", help="redo the stage even when it is up to date")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser
 
 
-def resolve_run_fn(stage: str) -> Callable[..., dict]:
-    """``run_<stage>`` from the importable module ``jobs.<stage>`` (never from ``__main__``)."""
-    module = importlib.import_module(f"jobs.{stage}")
-    try:
-        return getattr(module, f"run_{stage}")
-    except AttributeError:
-        raise SystemExit(f"jobs/{stage}.py defines no run_{stage}(spark, run, cfg, **options)") from None
-
-
-def submit(stage: str, args: argparse.Namespace, overrides: dict[str, Any] | None = None, *,
-           spark: bool = True, render: Callable[[dict], str] | None = None, **options: Any) -> dict:
-    """Build config + Spark from parsed ``stage_parser`` args, run the stage, print its report.
-
-    ``overrides`` are dotted config keys (``{"inputs": [...], "ingest.parse_partitions": 8}``);
-    ``None`` values are ignored. ``options`` go to ``run_<stage>`` as keyword arguments.
-    ``spark=False``: no session is started and ``run_<stage>`` gets ``None`` (stages that need no
-    Spark, or make their own session when needed). ``render`` formats the printed report
-    (default: JSON).
-    """
-    from pipeline.commands.common import build_config
+def submit_main(name: str, argv: list[str] | None = None) -> dict:
+    """Parse ``argv`` for stage ``name``, run it under the contract, print its summary; a user's
+    mistake prints ``error: ...`` and exits 2, as the CLI does."""
+    from pipeline.errors import UserError
     from pipeline.logs import setup_logging
-    from pipeline.rundir import RunDir
-    from pipeline.spark import get_spark
+    from pipeline.stage import render_summary, run_stage, stage_config
+    from pipeline.stages import BY_NAME
 
+    stage = BY_NAME[name]
+    args = stage_parser(stage).parse_args(argv)
     setup_logging()
-    run_fn = resolve_run_fn(stage)
-    cfg = build_config(getattr(args, "config", None), getattr(args, "master", None),
-                       getattr(args, "sets", None), out=str(args.run_dir), **(overrides or {}))
-    session = get_spark(cfg.spark) if spark else None
+    spark_holder: list = []
+
+    def spark_factory():
+        from pipeline.spark import get_spark
+
+        spark_holder.append(get_spark(cfg.spark))
+        return spark_holder[-1]
+
     try:
-        report = run_fn(session, RunDir(args.run_dir), cfg, **options)
+        cfg = stage_config(stage, args.run_dir, vars(args), args.config, args.sets, args.master)
+        report = run_stage(stage, cfg, overwrite=args.overwrite, progress=False, spark_factory=spark_factory)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        raise SystemExit(2) from None
     finally:
-        if session is not None:
-            session.stop()
-    print(render(report) if render else json.dumps(report, indent=2, sort_keys=True, default=str))
+        for spark in spark_holder:
+            spark.stop()
+    print(render_summary(stage, report))
     return report
 
 

@@ -15,7 +15,6 @@ import functools
 import logging
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -72,15 +71,6 @@ def score_batches(batches: Iterator[pa.RecordBatch], version: str, shipped_name:
         yield pa.RecordBatch.from_arrays([cols[f.name] for f in ANNOTATIONS], schema=ANNOTATIONS)
 
 
-def _ship(spark, student_dir: Path, version: str) -> str:
-    """Ship the student folder under its version name; once per SparkContext.
-
-    ``addFile(dir, recursive=True)`` would be simpler but only local mode accepts directories."""
-    from jobs._submit import ship_directory
-
-    return ship_directory(spark, student_dir, version)
-
-
 def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = None, student: str | None = None,
                  overwrite: bool = False) -> dict:
     """Score every paragraph with the chosen student and publish ``annotations/``."""
@@ -90,7 +80,9 @@ def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = No
     run.clean_temporaries()
     if not run.is_complete("paragraphs"):
         raise FileNotFoundError(f"{run.table('paragraphs')}: not ingested yet (run `pmc-enrich ingest`)")
-    student_dir = resolve_student_dir(model or ac.model or run.table("model"), student or ac.student)
+    # No student named: the card's annotator for this hardware (annotate.device cuda → its GPU pick,
+    # else the best CPU-speed student), see classifiers.training.pick_annotators.
+    student_dir = resolve_student_dir(model or ac.model or run.table("model"), student or ac.student, ac.device)
     card = student_card(student_dir)
     version = card["version"]
     done = run.marker(TABLE)
@@ -115,7 +107,9 @@ def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = No
     elif "article_type" in use:
         df = df.drop("article_id")
 
-    shipped = _ship(spark, student_dir, version)
+    from jobs._submit import ship_directory
+
+    shipped = ship_directory(spark, student_dir, version)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ac.batch_size))
     scorer = functools.partial(score_batches, version=version, shipped_name=shipped, device=ac.device,
                                tokenizer_workers=ac.tokenizer_workers)
@@ -155,14 +149,18 @@ def _read_report(run: RunDir) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"stage": STAGE}
 
 
-def main(argv: list[str] | None = None) -> None:
-    from jobs._submit import stage_parser, submit
+def build(ctx) -> dict:
+    """Stage entry (pipeline.stage runner): it has already decided the stage must run."""
+    figures = dict(run_annotate(ctx.spark, ctx.run, ctx.cfg, overwrite=True))
+    for key in ("stage", "skipped", "elapsed_s"):
+        figures.pop(key, None)
+    return figures
 
-    parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--model")
-    parser.add_argument("--student", choices=["fasttext", "transformer", "cascade"])
-    args = parser.parse_args(argv)
-    submit("annotate", args, model=args.model, student=args.student, overwrite=args.overwrite)
+
+def main(argv: list[str] | None = None) -> None:
+    from jobs._submit import submit_main
+
+    submit_main("annotate", argv)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from pipeline.config import PipelineConfig
 from pipeline.config.dedup import DEDUP_VERSION, DedupConfig
 from pipeline.dedup.batch import signature_batches
 from pipeline.dedup.keep import KEEP_RULE_DOC, MISSING_TIME, MISSING_YEAR
 from pipeline.dedup.lsh import s_curve_midpoint, s_curve_table
-from pipeline.rundir import RunDir, write_json_atomic, write_spark_table
+from pipeline.rundir import RunDir, write_spark_table
+from pipeline.stage import read_table
 from schemas import to_spark
 from schemas.dedup import DEDUP, DEDUP_ARTICLES, SIGNATURES
 
@@ -56,7 +56,7 @@ def compute_signatures(spark: SparkSession, run: RunDir, d: DedupConfig, input_m
         log.info("dedup: reusing %s", run.table(SIGNATURES_TABLE))
     else:
         cfg = d.model_copy()
-        paragraphs = spark.read.parquet(str(run.table("paragraphs"))).select("paragraph_id", "text")
+        paragraphs = read_table(spark, run, "paragraphs").select("paragraph_id", "text")
         sigs = paragraphs.mapInArrow(lambda batches: signature_batches(batches, cfg), to_spark(SIGNATURES))
         write_spark_table(sigs, run, SIGNATURES_TABLE, meta)
     return spark.read.parquet(str(run.table(SIGNATURES_TABLE)))
@@ -244,34 +244,11 @@ def _histogram(sizes: dict[int, int]) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------------------------- job
-def run_dedup(spark: SparkSession, run: RunDir, cfg: PipelineConfig, overwrite: bool = False,
-              **options: Any) -> dict:
-    """Exact + near-duplicate detection; writes dedup/, dedup_articles/ and reports/dedup.json."""
-    d = cfg.dedup
-    version = _version(d)
-    if not run.is_complete("paragraphs"):
-        raise FileNotFoundError(f"{run.table('paragraphs')} is missing or incomplete: run `pmc-enrich ingest` first")
-    if not overwrite and run.is_complete("dedup") and run.is_complete("dedup_articles") and run.report("dedup").exists():
-        done = run.marker("dedup") or {}
-        if done.get("dedup_version") != version:
-            log.warning("dedup: existing output has version %s, config gives %s; rerun with --overwrite to redo",
-                        done.get("dedup_version"), version)
-        log.info("dedup: complete, skipping (use --overwrite to redo)")
-        return json.loads(run.report("dedup").read_text())
-    if not d.enabled:
-        log.info("dedup: disabled by config (dedup.enabled=false)")
-        return {"stage": "dedup", "skipped": "disabled"}
-
-    t0 = time.time()
-    timings: dict[str, float] = {}
-    input_marker = {"paragraphs": run.marker("paragraphs"), "articles": run.marker("articles")}
-    sigs = compute_signatures(spark, run, d, input_marker["paragraphs"])
-    timings["signatures_s"] = round(time.time() - t0, 2)
-
-    # ---- paragraph metadata for the keep rule
-    paragraphs = spark.read.parquet(str(run.table("paragraphs"))).select("paragraph_id", "article_id", "ordinal")
+def _keyed_paragraphs(spark: SparkSession, run: RunDir, sigs: DataFrame) -> DataFrame:
+    """Every paragraph with its keep-rule key and the representative of its exact-duplicate group."""
+    paragraphs = read_table(spark, run, "paragraphs").select("paragraph_id", "article_id", "ordinal")
     if run.is_complete("articles"):
-        articles = spark.read.parquet(str(run.table("articles"))).select(
+        articles = read_table(spark, run, "articles").select(
             "article_id", "commercial", "year", F.col("last_updated").cast("timestamp").alias("last_updated"))
     else:
         log.warning("dedup: articles/ missing: keep rule falls back to article_id, ordinal")
@@ -279,16 +256,16 @@ def run_dedup(spark: SparkSession, run: RunDir, cfg: PipelineConfig, overwrite: 
     base = (paragraphs.join(articles, "article_id", "left")
             .join(sigs.select("paragraph_id", "exact_hash", "n_shingles"), "paragraph_id")
             .withColumn("key", keep_key()))
-
-    # ---- exact duplicates: each exact group's representative by the keep rule
     exact_groups = base.groupBy("exact_hash").agg(F.min("key").alias("rep_key"), F.count("*").alias("exact_size"))
-    base = (base.join(exact_groups, "exact_hash")
+    return (base.join(exact_groups, "exact_hash")
             .withColumn("rep_id", F.col("rep_key.k_paragraph_id"))
             .drop("rep_key")
             .localCheckpoint(eager=True))
 
-    # ---- near duplicates among representatives
-    t1 = time.time()
+
+def _near_assignment(base: DataFrame, sigs: DataFrame, d: DedupConfig):
+    """Near duplicates among exact-group representatives: LSH candidates, verified edges, components
+    split around their kept paragraph. Returns (node → centre, pairs, edges, oversized, rounds, stats)."""
     reps = (sigs.where(F.col("bands").isNotNull())
             .join(base.where(F.col("paragraph_id") == F.col("rep_id")).select("paragraph_id"), "paragraph_id")
             .select("paragraph_id", "shingles", "bands"))
@@ -303,10 +280,11 @@ def run_dedup(spark: SparkSession, run: RunDir, cfg: PipelineConfig, overwrite: 
     else:
         assignment = components.withColumnRenamed("component", "center")
         split_stats = {"split_rounds": 0, "components_split": 0, "unmerged_after_split": 0}
-    timings["lsh_and_components_s"] = round(time.time() - t1, 2)
+    return assignment, pairs, edges, oversized, rounds, split_stats
 
-    # ---- clusters over all paragraphs: paragraph → exact rep → near cluster (its centre)
-    t2 = time.time()
+
+def dedup_rows(base: DataFrame, assignment: DataFrame, d: DedupConfig, version: str) -> DataFrame:
+    """Clusters over all paragraphs (paragraph → exact rep → near cluster centre) as DEDUP rows."""
     clustered = (base.join(assignment.select(F.col("node").alias("rep_id"), F.col("center").alias("component")),
                            "rep_id", "left")
                  .withColumn("component", F.coalesce("component", "rep_id")))
@@ -324,26 +302,45 @@ def run_dedup(spark: SparkSession, run: RunDir, cfg: PipelineConfig, overwrite: 
                      F.col("cluster_size").cast("int"), "is_duplicate", "kept_paragraph_id", "match",
                      F.lit(version).alias("dedup_version")))
     _check_schema(dedup, DEDUP)
-    n_partitions = max(1, cfg.spark.shuffle_partitions)
-    meta = _roundtrip({"dedup_version": version, "inputs": input_marker})
-    write_spark_table(dedup, run, "dedup", meta, partitions=n_partitions, sort_by=["paragraph_id"])
-    dedup = spark.read.parquet(str(run.table("dedup")))
+    return dedup
 
+
+def build(ctx) -> dict:
+    """Exact + near-duplicate detection; writes dedup/ and dedup_articles/ (the runner owns the rest)."""
+    spark, run, cfg = ctx.spark, ctx.run, ctx.cfg
+    d = cfg.dedup
+    if not d.enabled:
+        log.info("dedup: disabled by config (dedup.enabled=false)")
+        return {"disabled": True}
+    version = _version(d)
+    t0 = time.time()
+    timings: dict[str, float] = {}
+    sigs = compute_signatures(spark, run, d, run.marker("paragraphs"))
+    timings["signatures_s"] = round(time.time() - t0, 2)
+
+    base = _keyed_paragraphs(spark, run, sigs)
+    t1 = time.time()
+    assignment, pairs, edges, oversized, rounds, split_stats = _near_assignment(base, sigs, d)
+    timings["lsh_and_components_s"] = round(time.time() - t1, 2)
+
+    t2 = time.time()
+    ctx.write(dedup_rows(base, assignment, d, version), "dedup", partitions=max(1, cfg.spark.shuffle_partitions),
+              sort_by=["paragraph_id"], dedup_version=version)
+    dedup = ctx.read("dedup")
     flags = article_flags(dedup, d, version)
     _check_schema(flags, DEDUP_ARTICLES)
-    write_spark_table(flags, run, "dedup_articles", meta, partitions=1, sort_by=["article_id"])
+    ctx.write(flags, "dedup_articles", partitions=1, sort_by=["article_id"], dedup_version=version)
     timings["clusters_and_write_s"] = round(time.time() - t2, 2)
 
-    report = build_report(spark, run, d, version, dedup, pairs, edges, oversized, rounds)
-    report["lsh"].update(split_stats)
+    figures = dedup_figures(spark, run, d, version, dedup, pairs, edges, oversized, rounds)
+    figures["lsh"].update(split_stats)
     timings["total_s"] = round(time.time() - t0, 2)
-    report["timings"] = timings
-    write_json_atomic(run.report("dedup"), report)
+    figures["timings"] = timings
     if not d.keep_work:
         shutil.rmtree(run.table("dedup_work"), ignore_errors=True)
-    log.info("dedup: %d paragraphs, %d exact + %d near duplicates in %.1fs", report["paragraphs"],
-             report["exact_duplicates"], report["near_duplicates"], timings["total_s"])
-    return report
+    log.info("dedup: %d paragraphs, %d exact + %d near duplicates in %.1fs", figures["paragraphs"],
+             figures["exact_duplicates"], figures["near_duplicates"], timings["total_s"])
+    return figures
 
 
 def _check_schema(df: DataFrame, schema) -> None:
@@ -352,7 +349,7 @@ def _check_schema(df: DataFrame, schema) -> None:
         raise AssertionError(f"dedup: columns {df.columns} != schema {expected}")
 
 
-def build_report(spark: SparkSession, run: RunDir, d: DedupConfig, version: str, dedup: DataFrame,
+def dedup_figures(spark: SparkSession, run: RunDir, d: DedupConfig, version: str, dedup: DataFrame,
                  pairs: DataFrame, edges: DataFrame, oversized: DataFrame, rounds: int) -> dict:
     grouped = dedup.groupBy("match", "near_eligible").count().collect()
     counts: dict[str, int] = {}
@@ -374,7 +371,7 @@ def build_report(spark: SparkSession, run: RunDir, d: DedupConfig, version: str,
         kept_ids = [r["kept_paragraph_id"] for r in top_rows]
         # Only the ≤ top_texts kept paragraphs are read back (a filter, not a join with all texts).
         texts = {r["paragraph_id"]: r["text"] for r in
-                 spark.read.parquet(str(run.table("paragraphs"))).where(F.col("paragraph_id").isin(kept_ids))
+                 read_table(spark, run, "paragraphs").where(F.col("paragraph_id").isin(kept_ids))
                  .select("paragraph_id", F.substring("text", 1, 300).alias("text")).collect()}
         for r in top_rows:
             top.append({"count": r["cluster_size"], "exact_copies": r["n_exact"], "near_copies": r["n_near"],
@@ -384,9 +381,8 @@ def build_report(spark: SparkSession, run: RunDir, d: DedupConfig, version: str,
     n_oversized = oversized.count()
     n_pairs = pairs.count()
     n_edges = edges.count()
-    n_flagged = spark.read.parquet(str(run.table("dedup_articles"))).count()
+    n_flagged = read_table(spark, run, "dedup_articles").count()
     return {
-        "stage": "dedup",
         "dedup_version": version,
         "paragraphs": n,
         "unique": counts.get("unique", 0),
@@ -420,10 +416,9 @@ def build_report(spark: SparkSession, run: RunDir, d: DedupConfig, version: str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    from jobs._submit import stage_parser, submit
+    from jobs._submit import submit_main
 
-    args = stage_parser("Exact + MinHash-LSH near-duplicate detection.").parse_args(argv)
-    submit("dedup", args, overwrite=args.overwrite)
+    submit_main("dedup", argv)
 
 
 if __name__ == "__main__":

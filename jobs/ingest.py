@@ -17,19 +17,18 @@ anything unexpected a ``parser_crash`` row.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import shutil
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 from pipeline.config import PipelineConfig
-from pipeline.rundir import RunDir, write_json_atomic, write_spark_table
+from pipeline.config.ingest import language_rules
+from pipeline.errors import UserError
+from pipeline.rundir import RunDir, write_spark_table
 from pipeline.sources import (
     Discovery,
     Document,
@@ -63,11 +62,12 @@ DEFINITIONS = {
                                   "articles parsed; each has a quarantine row (source '<doc>#failed-<k>', "
                                   "reason article_failed) on top of the per-document rows",
     "licence_groups": "commercial: commercial=true; noncommercial: a CC licence with NC; other: licence none",
+    "languages": "kept articles per main language (article column language; unknown: none declared or detected)",
+    "articles_by_language_any": "kept articles whose languages list holds the language (declared xml:lang of "
+                                "article, trans-abstracts, sub-articles, plus well-supported detected ones)",
+    "articles_multilingual": "kept articles with more than one language",
+    "paragraphs_by_language": "paragraphs per reliable language (unknown: too short or identifier not confident)",
 }
-
-
-class IngestRefused(RuntimeError):
-    """RUN_DIR already holds a complete ingest of other inputs and overwrite was not asked for."""
 
 
 class ReconciliationError(RuntimeError):
@@ -95,13 +95,14 @@ def _q_rows(source: str, reason: str, error: str) -> list[tuple]:
             ("Q", source, None, None, None, (source, reason, (error or "")[:ERROR_CHARS]))]
 
 
-def _parse_document_rows(doc: Document, detect_language: bool) -> list[tuple]:
+def _parse_document_rows(doc: Document, detect_language: bool, language_rules=None) -> list[tuple]:
     """All stage rows of one document: D, then its A and P rows, or one Q row."""
     from pipeline.jats import JatsError, parse_document
 
     try:
         failures: list = []
-        parsed = parse_document(doc.data, doc.source, detect_language=detect_language, errors=failures)
+        parsed = parse_document(doc.data, doc.source, detect_language=detect_language, errors=failures,
+                                language_rules=language_rules)
         if not parsed:
             return _q_rows(doc.source, "no_article", "the document holds no article")
         rows: list[tuple] = [("D", doc.source, None, None, None, None)]
@@ -129,12 +130,13 @@ def _parse_document_rows(doc: Document, detect_language: bool) -> list[tuple]:
         return _q_rows(doc.source, "parser_crash", f"{type(exc).__name__}: {exc}")
 
 
-def _parse_records(records: Iterable[Document | Problem], detect_language: bool) -> Iterator[tuple]:
+def _parse_records(records: Iterable[Document | Problem], detect_language: bool,
+                   language_rules=None) -> Iterator[tuple]:
     for rec in records:
         if isinstance(rec, Problem):
             yield from _q_rows(rec.source, rec.reason, rec.error)
         else:
-            yield from _parse_document_rows(rec, detect_language)
+            yield from _parse_document_rows(rec, detect_language, language_rules)
 
 
 def _read_files(files: Iterable[tuple[str, str, int]], max_bytes: int) -> Iterator[Document | Problem]:
@@ -168,13 +170,14 @@ def stage_unit(spark, run: RunDir, unit: InputUnit, cfg: PipelineConfig) -> dict
     n = _parse_partitions(spark, unit, cfg)
     max_bytes = cfg.ingest.max_member_bytes
     detect = cfg.ingest.detect_language
+    rules = language_rules(cfg.ingest)
     if unit.kind == "package":
         # One task streams the archive; the shuffle spreads its members over n parse tasks.
         members = sc.parallelize([unit], 1).flatMap(lambda u: read_unit(u, max_bytes))
-        rows = members.repartition(n).mapPartitions(lambda recs: _parse_records(recs, detect))
+        rows = members.repartition(n).mapPartitions(lambda recs: _parse_records(recs, detect, rules))
     else:
         rows = sc.parallelize(list(unit.files), n).mapPartitions(
-            lambda files: _parse_records(_read_files(files, max_bytes), detect))
+            lambda files: _parse_records(_read_files(files, max_bytes), detect, rules))
     df = spark.createDataFrame(rows, schema=to_spark(STAGE), verifySchema=False)
     started = time.time()
     meta = {"unit": unit.name, "key": unit.key, "kind": unit.kind, "partitions": n}
@@ -204,22 +207,6 @@ def stage_units(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig)
 
 # ------------------------------------------------------------------------------- merge (driver)
 
-def _fingerprint(units: list[InputUnit], cfg: PipelineConfig) -> str:
-    try:
-        from pipeline import jats
-
-        parser_version = str(getattr(jats, "PARSER_VERSION", getattr(jats, "__version__", "0")))
-    except ImportError:
-        parser_version = "missing"
-    payload = {
-        "units": sorted(u.key for u in units),
-        "parser": parser_version,
-        "max_member_bytes": cfg.ingest.max_member_bytes,
-        "detect_language": cfg.ingest.detect_language,
-    }
-    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
-
-
 def _files_for(n_rows: int, cfg: PipelineConfig) -> int:
     return max(1, math.ceil(n_rows / cfg.ingest.rows_per_file))
 
@@ -244,7 +231,7 @@ def _article_figures(run: RunDir) -> dict:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    t = pq.read_table(run.table("articles"), columns=["license", "commercial", "language", "retracted"])
+    t = pq.read_table(run.table("articles"), columns=["license", "commercial", "language", "languages", "retracted"])
     commercial = t.column("commercial")
     cc = pc.not_equal(t.column("license"), "none")
     groups = {
@@ -255,15 +242,28 @@ def _article_figures(run: RunDir) -> dict:
     licences = {r["values"]: r["counts"] for r in pc.value_counts(t.column("license")).to_pylist()}
     langs = [(r["values"] or "unknown", r["counts"]) for r in pc.value_counts(t.column("language")).to_pylist()]
     langs = sorted(langs, key=lambda kv: (-kv[1], kv[0]))[:20]
+    # every language an article is written in ("fr" in languages is how a recipe selects French)
+    any_lang = pc.list_flatten(t.column("languages"))
+    any_langs = sorted(((r["values"], r["counts"]) for r in pc.value_counts(any_lang).to_pylist()),
+                       key=lambda kv: (-kv[1], kv[0])) if len(any_lang) else []
     return {
         "licence_groups": groups,
         "licences": dict(sorted(licences.items())),
         "languages": dict(langs),
+        "articles_by_language_any": dict(any_langs[:20]),
+        "articles_multilingual": pc.sum(pc.greater(pc.list_value_length(t.column("languages")), 1)).as_py() or 0,
         "retracted": pc.sum(t.column("retracted")).as_py() or 0,
     }
 
 
-def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fingerprint: str) -> dict:
+def _paragraph_languages(spark, run: RunDir) -> dict:
+    """Paragraph count per reliable language ("unknown": no trusted language), top 20."""
+    rows = spark.read.parquet(str(run.table("paragraphs"))).groupBy("language").count().collect()
+    counts = sorted(((r["language"] or "unknown", r["count"]) for r in rows), key=lambda kv: (-kv[1], kv[0]))
+    return dict(counts[:20])
+
+
+def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, meta: dict[str, Any]) -> dict:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
     from pyspark.sql import Window
@@ -296,7 +296,6 @@ def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fing
 
     # Hash-partitioned by article (an article's paragraphs share a file), sorted within: the same
     # input gives the same rows in the same files in the same order.
-    meta = {"fingerprint": fingerprint, "stage": "ingest"}
     n_kept = _write_table(kept.select(*ARTICLES.names).repartition(_files_for(articles_parsed, cfg), "article_id"),
                           run, "articles", meta, ["article_id"])
     n_paragraphs = _write_table(
@@ -311,6 +310,7 @@ def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fing
     reasons = pq.read_table(run.table("quarantine"), columns=["reason"]).column("reason")
     by_reason = {r["values"]: r["counts"] for r in pc.value_counts(reasons).to_pylist()} if len(reasons) else {}
     figures = _article_figures(run)
+    figures["paragraphs_by_language"] = _paragraph_languages(spark, run)
     return {
         "documents": {
             "seen": seen,
@@ -331,54 +331,30 @@ def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, fing
     }
 
 
-def _complete(run: RunDir) -> bool:
-    return all(run.is_complete(t) for t in TABLES) and run.report("ingest").exists()
-
-
 # --------------------------------------------------------------------------------- entry point
 
-def run_ingest(spark, run: RunDir, cfg: PipelineConfig, inputs: list[str] | None = None,
-               overwrite: bool = False) -> dict:
-    """Ingest ``inputs`` (default ``cfg.inputs``) into ``run``; returns ``reports/ingest.json``.
-
-    A complete ingest of the same inputs is skipped (its report is returned); a complete ingest of
-    other inputs raises ``IngestRefused`` unless ``overwrite``.
-    """
-    inputs = list(inputs if inputs is not None else cfg.inputs)
-    if not inputs:
-        raise ValueError("ingest: no inputs given")
-    overwrite = overwrite or cfg.ingest.overwrite
+def build(ctx) -> dict:
+    """Ingest ``cfg.inputs`` into the run; the runner (pipeline.stage) owns skip, refuse and report."""
+    spark, run, cfg = ctx.spark, ctx.run, ctx.cfg
+    inputs = list(cfg.inputs)
     started = time.time()
     discovery: Discovery = discover_inputs(inputs, files_per_chunk=cfg.ingest.files_per_chunk)
     units = discovery.units
-    fingerprint = _fingerprint(units, cfg)
-
-    if _complete(run) and not overwrite:
-        report = json.loads(run.report("ingest").read_text())
-        if report.get("fingerprint") == fingerprint:
-            log.info("ingest: %s already holds a complete ingest of these inputs; skipping", run.root)
-            return report
-        raise IngestRefused(
-            f"{run.root} already holds a complete ingest of other inputs ({report.get('inputs', {}).get('arguments')}); "
-            "pass --overwrite to replace it, or choose another --out")
     if not units:
-        raise ValueError(f"ingest: nothing to ingest under {inputs} (no .tar.gz/.tgz/.xml/.nxml/.xml.gz)")
+        raise UserError(f"nothing to ingest under {inputs}", hint="give .tar.gz/.tgz packages, .xml/.nxml/.xml.gz "
+                        "files or folders holding them")
     # Parquet timestamps as INT64 micros, UTC-adjusted (schemas.ingest says timestamp[us, UTC]);
     # Spark's default INT96 reads back as naive nanoseconds elsewhere.
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-    run.clean_temporaries()
-    if overwrite:
+    if ctx.overwrite:
         shutil.rmtree(run.table(STAGE_ROOT), ignore_errors=True)
 
     log.info("ingest: %d packages, %d loose files in %d units → %s",
              discovery.n_packages, discovery.n_files, len(units), run.root)
     parsed_now, reused = stage_units(spark, run, units, cfg)
     log.info("ingest: inputs staged after %.1fs; merging", time.time() - started)
-    figures = _merge(spark, run, units, cfg, fingerprint)
-
-    report: dict[str, Any] = {
-        "stage": "ingest",
-        "fingerprint": fingerprint,
+    figures = _merge(spark, run, units, cfg, ctx.meta())
+    figures = {
         "inputs": {
             "arguments": inputs,
             "packages": discovery.n_packages,
@@ -391,29 +367,22 @@ def run_ingest(spark, run: RunDir, cfg: PipelineConfig, inputs: list[str] | None
         },
         **figures,
         "definitions": DEFINITIONS,
-        "config": cfg.ingest.model_dump(),
-        "finished_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "elapsed_s": round(time.time() - started, 1),
     }
-    write_json_atomic(run.report("ingest"), report)
     shutil.rmtree(run.table(STAGE_ROOT), ignore_errors=True)
-    docs = report["documents"]
+    docs = figures["documents"]
     if not docs["reconciled"]:
         raise ReconciliationError(
             f"ingest: parsed {docs['parsed']} + quarantined {docs['quarantined']} != seen {docs['seen']}")
     log.info("ingest: %d documents seen, %d parsed, %d quarantined; %d articles, %d paragraphs",
-             docs["seen"], docs["parsed"], docs["quarantined"], report["articles"]["kept"], report["paragraphs"])
-    return report
+             docs["seen"], docs["parsed"], docs["quarantined"], figures["articles"]["kept"], figures["paragraphs"])
+    return figures
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``spark-submit jobs/ingest.py INPUT... --out RUN_DIR [--config F] [--set k=v] [--master M] [--overwrite]``."""
-    from jobs._submit import stage_parser, submit
+    """``spark-submit jobs/ingest.py INPUT... --out RUN_DIR`` with exactly the CLI's options."""
+    from jobs._submit import submit_main
 
-    parser = stage_parser("Ingest PMC-OA packages and JATS files into a run directory.", run_dir="--out")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="PMC-OA package folders/files or JATS files")
-    args = parser.parse_args(argv)
-    submit("ingest", args, overrides={"inputs": args.inputs}, overwrite=args.overwrite)
+    submit_main("ingest", argv)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import pyarrow as pa
 
 from pipeline import sampling
-from pipeline.config import PipelineConfig, SampleConfig
-from pipeline.rundir import RunDir, write_json_atomic, write_spark_table
+from pipeline.config import SampleConfig
+from pipeline.errors import UserError
+from pipeline.rundir import RunDir
+from pipeline.stage import read_table
 from schemas import to_spark
 from schemas.sample import DERIVED, SAMPLE
 
@@ -54,6 +55,8 @@ def _derive_batches(scfg: SampleConfig):
                 out["stratum"].append(sampling.stratum_key(values))
                 out["order_key"].append(sampling.order_key(scfg.seed, pid))
                 out["eligible"].append(n_tokens >= scfg.min_tokens)
+                out["zone"].append(cols["zone"][i])
+                out["section_path"].append(cols["section_path"][i])
             yield pa.RecordBatch.from_pydict(out, schema=DERIVED)
 
     return derive
@@ -61,49 +64,39 @@ def _derive_batches(scfg: SampleConfig):
 
 def _non_duplicates(spark, run: RunDir, paragraphs):
     """Drop paragraphs the dedup sidecar flags; without a sidecar, keep all (with a warning)."""
-    path = run.table("dedup")
-    if not path.exists():
-        log.warning("no dedup/ sidecar in %s: sampling from all paragraphs, duplicates included", run.root)
-        return paragraphs, False
     if not run.is_complete("dedup"):
-        log.warning("dedup/ exists but has no _COMPLETE marker: using it anyway")
+        log.warning("no complete dedup/ sidecar in %s: sampling from all paragraphs, duplicates included", run.root)
+        return paragraphs, False
     from pyspark.sql import functions as F
 
-    dups = spark.read.parquet(str(path)).where(F.col("is_duplicate")).select("paragraph_id").distinct()
+    dups = read_table(spark, run, "dedup").where(F.col("is_duplicate")).select("paragraph_id").distinct()
     return paragraphs.join(dups, "paragraph_id", "left_anti"), True
 
 
-def run_sample(spark, run: RunDir, cfg: PipelineConfig, size: int | None = None, fraction: float | None = None,
-               overwrite: bool = False, **_: Any) -> dict:
+def build(ctx) -> dict:
+    """Stratified sample → sample/ (the runner owns skip, preconditions and the report)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    scfg = cfg.sample.model_copy(update={k: v for k, v in {"size": size, "fraction": fraction}.items() if v is not None})
-    if size is not None and fraction is None:
-        scfg = scfg.model_copy(update={"fraction": None})
-    if fraction is not None and size is None:
-        scfg = scfg.model_copy(update={"size": None})
-    if run.is_complete(STAGE) and not overwrite and run.report(STAGE).exists():
-        import json
-
-        log.info("sample/ is complete; skipping (use --overwrite to redo)")
-        return json.loads(run.report(STAGE).read_text())
-    if scfg.size is None and scfg.fraction is None:
-        raise ValueError("sample: give --size or --fraction (or sample.size / sample.fraction in the config)")
-    for table in ("paragraphs", "articles"):
-        if not run.is_complete(table):
-            raise FileNotFoundError(f"{run.table(table)} is missing or incomplete: run `pmc-enrich ingest` first")
-    run.clean_temporaries()
+    spark, run, scfg = ctx.spark, ctx.run, ctx.cfg.sample
     started = time.time()
 
-    paragraphs = spark.read.parquet(str(run.table("paragraphs")))
+    paragraphs = ctx.read("paragraphs")
     n_paragraphs = paragraphs.count()  # from Parquet metadata
     paragraphs, dedup_used = _non_duplicates(spark, run, paragraphs)
-    articles = spark.read.parquet(str(run.table("articles"))).select(
+    articles = ctx.read("articles").select(
         "article_id", "article_type", "license", "commercial", F.col("language").alias("article_language"))
     joined = paragraphs.select("paragraph_id", "article_id", "zone", "section_path", "text", "n_words", "language") \
         .join(articles, "article_id", "left")
     derived = joined.mapInArrow(_derive_batches(scfg), to_spark(DERIVED)).cache()
+
+    if scfg.strategy != "stratified":
+        figures = _active_round(ctx, derived, scfg)
+        derived.unpersist()
+        figures.update({"paragraphs": n_paragraphs, "dedup_used": dedup_used})
+        log.info("sample: round %d (%s): %d new of %d candidates, %d carried over, in %.1fs", figures["round"],
+                 scfg.strategy, figures["new"], figures["pool"], figures["carried"], time.time() - started)
+        return figures
 
     # one pass counts everything: eligible rows per stratum, and the too-short ones
     counted = derived.groupBy(*sampling.STRATUM_COLUMNS, "stratum", "eligible").count().collect()
@@ -120,21 +113,22 @@ def run_sample(spark, run: RunDir, cfg: PipelineConfig, size: int | None = None,
     chosen = (derived.where(F.col("eligible")).join(F.broadcast(alloc_df), "stratum")
               .withColumn("_rank", F.row_number().over(window))
               .where(F.col("_rank") <= F.col("allocated"))
+              .withColumn("round", F.lit(0).cast("int")).withColumn("strategy", F.lit("stratified"))
               .select(*SAMPLE.names))
     n_parts = max(1, min(64, target // 50_000 + 1))
     meta = {"rows": target, "seed": scfg.seed, "size": scfg.size, "fraction": scfg.fraction}
-    write_spark_table(chosen, run, STAGE, meta=meta, partitions=n_parts, sort_by=["stratum", "paragraph_id"])
+    ctx.write(chosen, STAGE, partitions=n_parts, sort_by=["stratum", "paragraph_id"], **meta)
 
-    sampled = {r["stratum"]: r["count"] for r in
-               spark.read.parquet(str(run.table(STAGE))).groupBy("stratum").count().collect()}
+    sampled = {r["stratum"]: r["count"] for r in ctx.read(STAGE).groupBy("stratum").count().collect()}
     derived.unpersist()
     strata = sorted(
         ({**{c: r[c] for c in sampling.STRATUM_COLUMNS}, "stratum": r["stratum"], "population": r["count"],
           "allocated": allocation.get(r["stratum"], 0), "sampled": sampled.get(r["stratum"], 0)}
          for r in strata_rows),
         key=lambda d: (-d["population"], d["stratum"]))
-    report = {
-        "stage": STAGE,
+    figures = {
+        "strategy": "stratified",
+        "round": 0,
         "seed": scfg.seed,
         "size": scfg.size,
         "fraction": scfg.fraction,
@@ -150,21 +144,75 @@ def run_sample(spark, run: RunDir, cfg: PipelineConfig, size: int | None = None,
         "sampled": sum(sampled.values()),
         "n_strata": len(strata),
         "strata": strata,
-        "elapsed_s": round(time.time() - started, 2),
     }
-    write_json_atomic(run.report(STAGE), report)
-    log.info("sample: %d of %d eligible paragraphs in %d strata", report["sampled"], eligible, len(strata))
-    return report
+    log.info("sample: %d of %d eligible paragraphs in %d strata in %.1fs", figures["sampled"], eligible, len(strata),
+             time.time() - started)
+    return figures
+
+
+def _active_round(ctx, derived, scfg: SampleConfig) -> dict:
+    """One active-learning round: the rows labelled so far (carried over with their round and
+    strategy) plus ``size`` new eligible, non-duplicate, unlabelled rows chosen by the student
+    (pipeline.active_pool). The round number is one more than the highest in labels/, so the
+    output depends on the inputs only and a rerun of the same round gives the same sample."""
+    from pyspark.sql import functions as F
+
+    from pipeline.active_pool import choose, load_current_student
+
+    if not ctx.has("labels"):
+        raise UserError(f"sample --strategy {scfg.strategy} needs labels/ and a trained student",
+                        hint="label a first (stratified) sample and run `pmc-enrich train` first")
+    student = load_current_student(scfg.model or ctx.run.table("model"))
+    labels = (ctx.read("labels").where(F.col("paragraph_id").isNotNull())
+              .select("paragraph_id", "text", F.coalesce(F.col("round"), F.lit(0)).alias("round"),
+                      F.coalesce(F.col("strategy"), F.lit("stratified")).alias("strategy"))
+              .dropDuplicates(["paragraph_id"]))
+    labelled = labels.cache()
+    n_labelled = labelled.count()
+    this_round = int(labelled.agg(F.max("round")).first()[0] or 0) + 1
+
+    pool = derived.where(F.col("eligible")).join(labelled.select("paragraph_id"), "paragraph_id", "left_anti")
+    n_pool = pool.count()
+    target = sampling.target_size(n_pool, scfg.size, scfg.fraction)
+    candidates = (pool.orderBy("order_key", "paragraph_id").limit(scfg.pool_limit)
+                  .select("paragraph_id", "text", "zone", "section_path", "article_type").collect())
+    ids = [r["paragraph_id"] for r in candidates]
+    context = {"section_path": [r["section_path"] for r in candidates], "zone": [r["zone"] for r in candidates],
+               "article_type": [r["article_type"] for r in candidates]}
+    from classifiers.io import context_from_columns
+
+    labelled_texts = []
+    if scfg.strategy == "diverse":  # k-center measures distance from what is labelled already
+        labelled_texts = [r["text"] for r in labelled.orderBy("paragraph_id").limit(50_000).select("text").collect()]
+    chosen = choose(scfg.strategy, ids, [r["text"] for r in candidates], context_from_columns(context), student,
+                    target, random_share=scfg.random_share, method=scfg.uncertainty, seed=scfg.seed,
+                    candidates=scfg.candidates, labelled_texts=labelled_texts)
+    picked = ctx.spark.createDataFrame([(ids[i], why) for i, why in chosen], "paragraph_id string, strategy string")
+    new = (derived.join(F.broadcast(picked), "paragraph_id")
+           .withColumn("round", F.lit(this_round).cast("int")).select(*SAMPLE.names))
+    carried = (derived.join(labelled.select("paragraph_id", "round", "strategy"), "paragraph_id")
+               .withColumn("round", F.col("round").cast("int")))
+    out = carried.select(*SAMPLE.names).unionByName(new)
+    n_parts = max(1, min(64, (n_labelled + target) // 50_000 + 1))
+    ctx.write(out, STAGE, partitions=n_parts, sort_by=["round", "paragraph_id"], rows=n_labelled + len(chosen),
+              strategy=scfg.strategy, round=this_round)
+    written = {(r["round"], r["strategy"]): r["count"] for r in
+               ctx.read(STAGE).groupBy("round", "strategy").count().collect()}
+    labelled.unpersist()
+    return {
+        "strategy": scfg.strategy, "round": this_round, "seed": scfg.seed, "size": scfg.size,
+        "fraction": scfg.fraction, "random_share": scfg.random_share, "uncertainty": scfg.uncertainty,
+        "labelled_before": n_labelled, "pool": n_pool, "scored": len(ids), "target": target, "new": len(chosen),
+        "carried": sum(v for (rnd, _), v in written.items() if rnd != this_round),
+        "sampled": sum(written.values()),
+        "by_round_and_strategy": [{"round": k[0], "strategy": k[1], "rows": v} for k, v in sorted(written.items())],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    from jobs._submit import stage_parser, submit
+    from jobs._submit import submit_main
 
-    parser = stage_parser("Stratified sample of paragraphs for LLM labelling.")
-    parser.add_argument("--size", type=int)
-    parser.add_argument("--fraction", type=float)
-    args = parser.parse_args(argv)
-    submit("sample", args, size=args.size, fraction=args.fraction, overwrite=args.overwrite)
+    submit_main("sample", argv)
 
 
 if __name__ == "__main__":

@@ -1,40 +1,75 @@
-"""`pmc-enrich` console entry point: collects every stage command from pipeline.commands."""
+"""`pmc-enrich` console entry point and its one error boundary.
+
+Stage commands are generated from the stage declarations (``pipeline.commands.stages``); the other
+commands (predict, query, run, package, ...) are modules of ``pipeline.commands``. Expected failures
+(:class:`pipeline.errors.UserError`) print ``error: <what>`` and a hint and exit 2; ``--debug`` shows
+the traceback.
+"""
 
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
+import sys
+from typing import Optional
 
 import typer
 
 import pipeline.commands as commands
 from pipeline import __version__
 from pipeline.commands import ORDER, app
+from pipeline.errors import UserError
 from pipeline.logs import setup_logging
+
+_state = {"debug": False}
+NOT_COMMANDS = {"common", "stages"}
 
 
 def _register_commands() -> None:
-    found = {m.name for m in pkgutil.iter_modules(commands.__path__) if m.name != "common"}
+    from pipeline.commands.stages import register
+    from pipeline.stages import STAGE_NAMES
+
+    found = {m.name for m in pkgutil.iter_modules(commands.__path__)} - NOT_COMMANDS
+    # A stage with a hand-written command module keeps it (it calls the same runner).
+    register(set(STAGE_NAMES) - found)
     for name in [n for n in ORDER if n in found] + sorted(found - set(ORDER)):
         importlib.import_module(f"pipeline.commands.{name}")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pmc-enrich {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging (and Spark's own log lines)."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error."),
+    version: Optional[bool] = typer.Option(None, "--version", help="Print the version and exit.", is_eager=True,
+                                           callback=_print_version),
 ) -> None:
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
+    _state["debug"] = debug
     setup_logging(verbose)
 
 
 _register_commands()
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; a UserError (or a bad value pydantic caught) becomes one line and exit 2."""
+    _state["debug"] = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv)
+    except UserError as exc:
+        if _state["debug"]:
+            raise
+        logging.shutdown()
+        typer.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections import Counter
 from dataclasses import dataclass
 
 from lxml import etree
@@ -35,22 +34,20 @@ __all__ = ["JatsError", "ParsedArticle", "parse_document", "ARTICLE_KEYS", "PARA
 
 # Bump when extraction output changes (zones, text rules, ids): the ingest job records it in its
 # input fingerprint so a rerun with a different parser does not reuse stale results.
-PARSER_VERSION = "1.0"
+PARSER_VERSION = "1.1"  # 1.1: reliable paragraph language, article languages
 
 log = logging.getLogger(__name__)
 
 ARTICLE_KEYS = (
     "article_id", "pmid", "doi", "title", "journal", "year", "article_type", "license",
-    "license_url", "commercial", "retracted", "language", "source", "last_updated", "n_paragraphs",
+    "license_url", "commercial", "retracted", "language", "languages", "source", "last_updated", "n_paragraphs",
 )
 PARAGRAPH_KEYS = (
     "paragraph_id", "article_id", "ordinal", "zone", "section_path", "xml_path", "text", "n_words",
-    "language", "language_score",
+    "language", "language_detected", "language_score",
 )
 
 OAI_NS = "{http://www.openarchives.org/OAI/2.0/}"
-# Zones whose paragraphs vote for the article language when the article declares none.
-_MAIN_ZONES = frozenset({"abstract", "body", "back", "boxed-text", "caption"})
 
 
 class JatsError(Exception):
@@ -426,7 +423,10 @@ def _sub_articles(walker: Walker, parent, prefix: str, titles: list, lang) -> No
         _sub_articles(walker, child, f"{path}/", sub_titles, sub_lang)
 
 
-def _build(article, oai_ident, source, doc_index, n_docs, detect_language) -> ParsedArticle:
+def _build(article, oai_ident, source, doc_index, n_docs, detect_language, language_rules=None) -> ParsedArticle:
+    from pipeline.langid import LanguageRules, article_languages, iso639_1, paragraph_language, primary_language
+
+    rules = language_rules or LanguageRules()
     _strip_namespace(article)
     meta = extract_meta(article, oai_ident)
     if meta["pmcid"]:
@@ -445,10 +445,11 @@ def _build(article, oai_ident, source, doc_index, n_docs, detect_language) -> Pa
     else:
         detected = [(None, None)] * len(texts)
     paragraphs = []
-    for ordinal, (unit, (lang, score)) in enumerate(zip(units, detected)):
-        if lang is None:
-            # too short to identify (or detection off): fall back to the declared xml:lang
-            lang, score = unit.lang, None
+    for ordinal, (unit, (detected_lang, score)) in enumerate(zip(units, detected)):
+        n_words = count_words_normalized(unit.text)
+        # detection on: a language only where it is reliable (pipeline/langid.py); off: the
+        # declared xml:lang, unverified
+        lang = paragraph_language(detected_lang, score, n_words, rules) if detect_language else iso639_1(unit.lang)
         paragraphs.append(
             {
                 "paragraph_id": f"{article_id}:{ordinal:05d}",
@@ -458,17 +459,14 @@ def _build(article, oai_ident, source, doc_index, n_docs, detect_language) -> Pa
                 "section_path": unit.section_path,
                 "xml_path": unit.xml_path,
                 "text": unit.text,
-                "n_words": count_words_normalized(unit.text),
+                "n_words": n_words,
                 "language": lang,
+                "language_detected": detected_lang,
                 "language_score": score,
             }
         )
-    language = article.get(XML_LANG)
-    if language:
-        language = language.strip().lower() or None
-    if not language:
-        votes = Counter(p["language"] for p in paragraphs if p["zone"] in _MAIN_ZONES and p["language"])
-        language = votes.most_common(1)[0][0] if votes else None
+    language = primary_language(meta["language"], paragraphs)
+    languages = article_languages(meta["declared_languages"], paragraphs, rules)
     row = {
         "article_id": article_id,
         "pmid": meta["pmid"],
@@ -482,6 +480,7 @@ def _build(article, oai_ident, source, doc_index, n_docs, detect_language) -> Pa
         "commercial": is_commercial(meta["license"]),
         "retracted": meta["retracted"],
         "language": language,
+        "languages": languages,
         "source": source,
         "last_updated": None,
         "n_paragraphs": len(paragraphs),
@@ -495,11 +494,13 @@ def parse_document(
     *,
     detect_language: bool = True,
     errors: list | None = None,
+    language_rules=None,
 ) -> list[ParsedArticle]:
     """Parse one XML document (bytes) into its articles. Raises :class:`JatsError`.
 
     ``errors``: when given, per-article failures of a multi-article document are appended to it
     (as ``JatsError(reason="article_failed")``) instead of being only logged.
+    ``language_rules``: a ``pipeline.langid.LanguageRules`` (thresholds); default: its defaults.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("parse_document expects bytes")
@@ -513,7 +514,7 @@ def parse_document(
     failures: list[JatsError] = []
     for index, (article, ident) in enumerate(found):
         try:
-            results.append(_build(article, ident, source, index, len(found), detect_language))
+            results.append(_build(article, ident, source, index, len(found), detect_language, language_rules))
         except Exception as exc:  # one bad article must not sink its siblings
             if len(found) == 1:
                 raise JatsError("article_failed", f"{type(exc).__name__}: {exc}") from exc

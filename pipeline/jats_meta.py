@@ -1,11 +1,12 @@
-"""Article-level metadata from ``<front>``: ids, title, journal, year, type, licence, retraction."""
+"""Article-level metadata from ``<front>``: ids, title, journal, year, type, licence, retraction,
+declared languages."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 
-from pipeline.jats_text import XLINK_HREF, element_text
+from pipeline.jats_text import XLINK_HREF, XML_LANG, element_text
 from pipeline.license import first_license
 from pipeline.text import normalize_text
 
@@ -87,6 +88,28 @@ def _license(meta) -> tuple[str, str | None]:
     return license_, url
 
 
+# Elements whose xml:lang declares a language the article is (partly) written in: the article
+# itself, translated abstracts and sub-articles (translations, decision letters, replies).
+_DECLARING = ("abstract", "trans-abstract", "sub-article", "response")
+
+
+def declared_languages(article) -> list[str]:
+    """Raw ``xml:lang`` values declared by the article, its (trans-)abstracts and sub-articles, in
+    document order, without duplicates. An abstract that holds no text declares nothing."""
+    found: list[str] = []
+    own = (article.get(XML_LANG) or "").strip()
+    if own:
+        found.append(own)
+    for el in article.iter(*_DECLARING):
+        lang = (el.get(XML_LANG) or "").strip()
+        if not lang or lang in found:
+            continue
+        if el.tag in ("abstract", "trans-abstract") and not normalize_text(element_text(el)):
+            continue
+        found.append(lang)
+    return found
+
+
 def extract_meta(article, oai_identifier: str | None = None) -> dict:
     """Metadata of one <article> (namespaces already stripped). Missing parts → None."""
     front = article.find("front")
@@ -133,4 +156,6 @@ def extract_meta(article, oai_identifier: str | None = None) -> dict:
         "license": license_,
         "license_url": license_url,
         "retracted": retracted,
+        "language": (article.get(XML_LANG) or "").strip() or None,  # declared, raw
+        "declared_languages": declared_languages(article),
     }

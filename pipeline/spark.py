@@ -2,6 +2,10 @@
 
 local[*] by default; when launched by spark-submit (``spark.master`` already set in the
 environment's SparkConf) that master wins unless the config names one explicitly.
+
+The console stays readable: the driver JVM starts with a quiet log4j2 configuration (no banners,
+no start-up noise; ``pipeline.spark_console``) unless ``--verbose`` or ``spark.log_level`` asks for
+Spark's own lines, and Spark's ``\r`` progress bar is only drawn on a terminal.
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ import os
 import sys
 
 from pipeline.config import SparkConfig
+from pipeline.logs import verbose_requested
+from pipeline.spark_console import driver_java_options
 
 log = logging.getLogger(__name__)
+
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
 
 def get_spark(cfg: SparkConfig | None = None):
@@ -26,7 +34,8 @@ def get_spark(cfg: SparkConfig | None = None):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
-    if "PYSPARK_GATEWAY_PORT" in os.environ:
+    launched_by_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    if launched_by_submit:
         # Launched by spark-submit: its JVM already holds --master, --driver-memory, --conf ...;
         # connect to it first, or SparkConf() below would not see them.
         SparkContext._ensure_initialized()
@@ -44,7 +53,8 @@ def get_spark(cfg: SparkConfig | None = None):
         # Spark's default INT96 timestamps read back elsewhere (pyarrow, DuckDB) as naive ns.
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.ui.showConsoleProgress": "true" if cfg.show_progress else "false",
+        # Spark redraws its bar with \r: in a log file every frame would stay.
+        "spark.ui.showConsoleProgress": "true" if cfg.show_progress and sys.stderr.isatty() else "false",
         "spark.ui.enabled": "false",
         # No _SUCCESS files: completeness is our own _COMPLETE marker (pipeline.rundir).
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
@@ -56,6 +66,11 @@ def get_spark(cfg: SparkConfig | None = None):
         builder = builder.config(key, value)
     for key, value in cfg.extra_conf.items():  # explicit config always wins
         builder = builder.config(key, value)
+    if not launched_by_submit:  # spark-submit's driver JVM is already running with its own options
+        java_options = driver_java_options(cfg.extra_conf.get(JAVA_OPTIONS, conf.get(JAVA_OPTIONS, None)),
+                                           cfg.log_level, verbose_requested())
+        if java_options is not None:
+            builder = builder.config(JAVA_OPTIONS, java_options)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.log_level)
     log.info("Spark %s master=%s", spark.version, spark.sparkContext.master)

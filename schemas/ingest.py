@@ -24,7 +24,11 @@ ARTICLES = pa.schema(
         pa.field("license_url", pa.string()),
         pa.field("commercial", pa.bool_(), nullable=False),
         pa.field("retracted", pa.bool_(), nullable=False),
-        pa.field("language", pa.string()),  # article's main language (ISO 639-1)
+        pa.field("language", pa.string()),  # article's main language (ISO 639-1): declared, else most confident words
+        # Every language the article is written in (sorted ISO 639-1): declared xml:lang of the
+        # article, trans-abstracts and sub-articles, plus languages that enough confident running
+        # text supports (pipeline/langid.py). Select French articles with "fr" in languages.
+        pa.field("languages", pa.list_(pa.string())),
         pa.field("source", pa.string(), nullable=False),  # "<package or file>" or "<package>::<member>"
         # From the package filelist's LastUpdated (authoritative); null for loose files. Microsecond
         # unit because that is what Spark writes to Parquet (values are whole seconds).
@@ -43,8 +47,11 @@ PARAGRAPHS = pa.schema(
         pa.field("xml_path", pa.string(), nullable=False),  # e.g. "body/sec[0]/p[1]"
         pa.field("text", pa.string(), nullable=False),
         pa.field("n_words", pa.int32(), nullable=False),
+        # ISO 639-1, only when reliable: >= ingest.language_min_words words and identifier score
+        # >= ingest.language_min_score; else null. With detection off: the declared xml:lang.
         pa.field("language", pa.string()),
-        pa.field("language_score", pa.float32()),
+        pa.field("language_detected", pa.string()),  # the identifier's raw top answer, no threshold
+        pa.field("language_score", pa.float32()),  # its score, kept whether or not it was trusted
     ]
 )
 

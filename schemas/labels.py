@@ -85,5 +85,19 @@ LABELS = pa.schema(
         pa.field("status", pa.string(), nullable=False),  # ok | invalid
         pa.field("invalid_reason", pa.string()),  # bad_json | invalid_value | missing_field | extra_field | refusal | ...
         pa.field("raw_response", pa.string()),  # only when invalid
+        # The labeller's confidence, from the generated tokens' log-probabilities (null when the
+        # backend returned none, for imports, and for invalid rows). Class orders: DOCUMENT_TYPES,
+        # DOMAINS, SCORES (1..5); each list sums to 1.
+        pa.field("document_type_probs", pa.list_(pa.float32())),
+        pa.field("domain_probs", pa.list_(pa.float32())),
+        pa.field("educational_score_probs", pa.list_(pa.float32())),
+        pa.field("educational_score_expected", pa.float32()),  # probability-weighted score (a float in [1, 5])
+        # Active learning: the sampling round and strategy that chose the paragraph (from sample/;
+        # null when the input carries none, e.g. --input files and imports).
+        pa.field("round", pa.int32()),
+        pa.field("strategy", pa.string()),
     ]
 )
+
+PROB_COLUMNS: tuple[str, ...] = ("document_type_probs", "domain_probs", "educational_score_probs",
+                                 "educational_score_expected")

@@ -1,10 +1,12 @@
-"""The `sample/` table: paragraphs chosen for LLM labelling, with the stratum of each row."""
+"""The `sample/` table: paragraphs chosen for LLM labelling, with the stratum of each row and the
+active-learning round and strategy that chose it."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SAMPLE = pa.schema(
+# Columns every sampled row has, whichever strategy chose it.
+BASE = pa.schema(
     [
         pa.field("paragraph_id", pa.string(), nullable=False),
         pa.field("article_id", pa.string(), nullable=False),
@@ -20,6 +22,20 @@ SAMPLE = pa.schema(
     ]
 )
 
+SAMPLE = pa.schema(
+    [f for f in BASE]
+    + [
+        # 0 for the first (stratified) sample; each active-learning round adds one. Rows chosen in
+        # earlier rounds are carried over with their round, so labels/ keeps every round.
+        pa.field("round", pa.int32(), nullable=False),
+        # stratified | uncertainty | diverse | random (the random share of an active round)
+        pa.field("strategy", pa.string(), nullable=False),
+    ]
+)
+
 # Columns the Spark job derives per row (mapInArrow output before filtering and selection).
-DERIVED = pa.schema([f for f in SAMPLE] + [pa.field("order_key", pa.string(), nullable=False),
-                                           pa.field("eligible", pa.bool_(), nullable=False)])
+DERIVED = pa.schema([f for f in BASE] + [pa.field("order_key", pa.string(), nullable=False),
+                                         pa.field("eligible", pa.bool_(), nullable=False),
+                                         # kept for the student's context (section, zone) in active rounds
+                                         pa.field("zone", pa.string()),
+                                         pa.field("section_path", pa.list_(pa.string()))])

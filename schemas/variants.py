@@ -14,7 +14,8 @@ _COMMON = [
     pa.field("paragraph_id", pa.string()),  # paragraph-per-row mode only
     pa.field("license", pa.string()),
     pa.field("commercial", pa.bool_(), nullable=False),
-    pa.field("language", pa.string()),
+    pa.field("language", pa.string()),  # the paragraph's (paragraph rows, when confident) or the article's main one
+    pa.field("languages", pa.list_(pa.string())),  # every language of the article (ingest), sorted
     pa.field("journal", pa.string()),
     pa.field("year", pa.int32()),
     pa.field("document_types", pa.list_(pa.string())),  # types present, most frequent first
@@ -22,12 +23,14 @@ _COMMON = [
     pa.field("educational_score", pa.float32()),  # mean over the row's paragraphs (null: none annotated)
     pa.field("n_paragraphs", pa.int32(), nullable=False),
     pa.field("n_tokens", pa.int32(), nullable=False),  # with the tokenizer named in manifest.json
-    pa.field("upsample_factor", pa.int16(), nullable=False),
+    pa.field("upsample_factor", pa.int16(), nullable=False),  # copies written, or the sampling weight (weights mode)
     pa.field("upsample_rules", pa.list_(pa.string())),  # names of the recipe rules that matched
 ]
 
 BUILT_ROWS = pa.schema(
-    [pa.field("unit_id", pa.string(), nullable=False), pa.field("split", pa.string(), nullable=False)] + _COMMON
+    [pa.field("unit_id", pa.string(), nullable=False), pa.field("split", pa.string(), nullable=False),
+     pa.field("part", pa.string(), nullable=False)]  # train | validation (pipeline.emit.layout)
+    + _COMMON
 )
 
 SHARD_ROWS = pa.schema(

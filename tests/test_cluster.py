@@ -6,7 +6,8 @@ the code shipped as ``--py-files`` (``pmc-enrich package``).
 * a worker SIGKILLed (with its executors) in the middle of ingest's parse jobs: the job still
   completes and its tables equal the fault-free ones — no lost and no duplicated rows.
 
-The cluster is stopped in a finalizer whatever happens (no stray JVMs: checked).
+The cluster is the session's shared ``cluster`` fixture (tests/conftest.py), stopped in a
+finalizer whatever happens (no stray JVMs: checked).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_cluster_harness import StandaloneCluster, assert_same_table
+from test_cluster_harness import assert_same_table
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -29,25 +30,6 @@ DEDUP_TABLES = ("dedup", "dedup_articles")
 SPARK = {"shuffle_partitions": 4, "show_progress": False, "log_level": "WARN"}
 # A small fastText student: the test is about where it runs, not how good it is.
 TRAIN = {"student": "fasttext", "fasttext": {"epoch": 5, "bucket": 20000}}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    c = StandaloneCluster(tmp_path_factory.mktemp("spark-cluster"), workers=2, cores=1, memory="1g")
-    try:
-        c.start()
-        yield c
-    finally:
-        c.stop()
-        left = c.alive_pids()
-        assert not left, f"cluster processes still alive after stop(): {left}"
-
-
-@pytest.fixture(scope="module")
-def pyfiles(tmp_path_factory) -> Path:
-    from pipeline.packaging import build_pyfiles_zip
-
-    return build_pyfiles_zip(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +147,11 @@ def test_lost_worker_mid_ingest(cluster, pyfiles, cluster_config, sample_dir, in
         time.sleep(0.1)
     staged_before_kill = log.read_text(errors="replace").count("ingest: staged")
     cluster.kill_worker(1)
-    assert driver.poll() is None, "the driver finished before the worker was killed: not a mid-job fault"
-    rc = driver.wait(timeout=600)
+    try:
+        assert driver.poll() is None, "the driver finished before the worker was killed: not a mid-job fault"
+        rc = driver.wait(timeout=600)
+    finally:
+        cluster.add_worker()  # the cluster is shared: leave it with as many workers as it had
     text = log.read_text(errors="replace")
     assert rc == 0, f"ingest failed after losing a worker:\n{text[-6000:]}"
     _assert_ran_on_cluster(cluster, text, apps)

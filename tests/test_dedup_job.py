@@ -11,8 +11,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.dedup import run_dedup
-from pipeline.config import PipelineConfig
+from pipeline.errors import UserError
+from stagetools import config_for, figures
+from stagetools import run as run_stage
 from pipeline.dedup.planted import articles_table, exact_jaccard, load_texts, paragraphs_table, perturb, write_run
 from pipeline.rundir import RunDir
 
@@ -83,7 +84,7 @@ def planted(reference_labels, tmp_path_factory):
 @pytest.fixture(scope="module")
 def deduped(spark, planted):
     run, pairs, rows = planted
-    report = run_dedup(spark, run, PipelineConfig())
+    report = figures("dedup", spark, config_for(run))
     return run, pairs, rows, report, _read(run, "dedup")
 
 
@@ -164,7 +165,7 @@ def test_short_texts_are_not_glued(deduped):
 
 def test_report_contents(deduped):
     run, _, _, report, dedup = deduped
-    on_disk = json.loads(run.report("dedup").read_text())
+    on_disk = json.loads(run.report("dedup").read_text())["figures"]
     assert on_disk["exact_duplicates"] == report["exact_duplicates"] == sum(r["match"] == "exact" for r in dedup)
     assert report["near_duplicates"] == sum(r["match"] == "near" for r in dedup) > 0
     assert sum(report["cluster_size_histogram"].values()) == report["clusters"]
@@ -177,12 +178,13 @@ def test_report_contents(deduped):
 def test_rerun_skips_and_overwrite_reproduces_identically(spark, deduped, tmp_path):
     run, _, _, report, dedup = deduped
     marker = (run.table("dedup") / "_COMPLETE").stat().st_mtime_ns
-    assert run_dedup(spark, run, PipelineConfig()) == json.loads(run.report("dedup").read_text())
+    rerun = run_stage("dedup", spark, config_for(run))
+    assert rerun["skipped"] and rerun["figures"] == report
     assert (run.table("dedup") / "_COMPLETE").stat().st_mtime_ns == marker  # skipped
     again = RunDir(tmp_path / "again")
     shutil.copytree(run.root / "paragraphs", again.table("paragraphs"))
     shutil.copytree(run.root / "articles", again.table("articles"))
-    run_dedup(spark, again, PipelineConfig(), overwrite=True)
+    run_stage("dedup", spark, config_for(again), overwrite=True)
     assert _read(again, "dedup") == dedup
     assert _read(again, "dedup_articles") == _read(run, "dedup_articles")
 
@@ -193,8 +195,7 @@ def test_min_shingle_guard_is_what_keeps_short_texts_apart(spark, planted, tmp_p
     table = pq.read_table(src.table("paragraphs"))
     short = table.filter(pc.starts_with(table["article_id"], "PMC9"))
     write_run(run, short, articles_table(short.column("article_id").to_pylist()))
-    loose = PipelineConfig.model_validate({"dedup": {"min_shingles": 1, "threshold": 0.3}})
-    run_dedup(spark, run, loose)
+    run_stage("dedup", spark, config_for(run, dedup__min_shingles=1, dedup__threshold=0.3))
     # Without the guard, templated short texts glue together; with it (test_short_texts_are_not_glued,
     # same texts inside the main run) every one stays its own cluster.
     assert max(r["cluster_size"] for r in _read(run, "dedup")) > 1
@@ -204,7 +205,7 @@ def test_ingested_sample(spark, request):
     """The real ingested sample, once the ingest job exists."""
     pytest.importorskip("jobs.ingest")
     run_copy = request.getfixturevalue("run_copy")
-    report = run_dedup(spark, run_copy, PipelineConfig())
+    report = figures("dedup", spark, config_for(run_copy))
     dedup = pq.read_table(run_copy.table("dedup"))
     paragraphs = pq.read_table(run_copy.table("paragraphs"), columns=["paragraph_id"])
     assert dedup.num_rows == paragraphs.num_rows == report["paragraphs"]
@@ -212,5 +213,7 @@ def test_ingested_sample(spark, request):
 
 
 def test_missing_paragraphs_is_a_clear_error(spark, tmp_path):
-    with pytest.raises(FileNotFoundError, match="ingest"):
-        run_dedup(spark, RunDir(tmp_path / "empty"), PipelineConfig())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="not a pmc-enrich run") as err:
+        run_stage("dedup", spark, config_for(RunDir(tmp_path / "empty")))
+    assert "pmc-enrich ingest" in err.value.hint

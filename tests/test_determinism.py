@@ -16,13 +16,12 @@ INGEST_TABLES = ("articles", "paragraphs", "quarantine", "superseded")
 
 def test_ingest_twice_gives_identical_tables(spark, sample_dir, ingested_run, tmp_path):
     """A second ingest of the same inputs (fresh run dir) equals the session's first one."""
-    from jobs.ingest import run_ingest
     from pipeline.config import PipelineConfig
-    from pipeline.rundir import RunDir
+    from stagetools import run
 
     out = tmp_path / "again"
     cfg = PipelineConfig(inputs=[str(sample_dir / "pmc-oa-bulk"), str(sample_dir / "jats-other")], out=str(out))
-    run_ingest(spark, RunDir(out), cfg)
+    run("ingest", spark, cfg)
     for table in INGEST_TABLES:
         assert_same_table(out / table, ingested_run.table(table), table, file_level=True)
     assert len(file_layout(out / "paragraphs")) >= 1
@@ -30,29 +29,30 @@ def test_ingest_twice_gives_identical_tables(spark, sample_dir, ingested_run, tm
 
 @pytest.fixture(scope="module")
 def student(spark, reference_labels, tmp_path_factory) -> Path:
-    from jobs.train import run_train
     from pipeline.config import PipelineConfig
     from pipeline.rundir import RunDir
+    from stagetools import config_for
+    from stagetools import run as run_stage
 
     run = RunDir(tmp_path_factory.mktemp("det-model"))
-    cfg = PipelineConfig(train={"student": "fasttext", "fasttext": {"epoch": 5, "bucket": 20000}})
-    run_train(spark, run, cfg, labels=str(reference_labels))
+    cfg = PipelineConfig(train={"student": "fasttext", "labels": str(reference_labels),
+                                "fasttext": {"epoch": 5, "bucket": 20000}})
+    run_stage("train", spark, config_for(run, cfg))
     return run.table("model")
 
 
 def test_dedup_and_annotate_twice_give_identical_tables(spark, ingested_run, student, tmp_path):
-    from jobs.annotate import run_annotate
-    from jobs.dedup import run_dedup
-    from pipeline.config import PipelineConfig
     from pipeline.rundir import RunDir
+    from stagetools import config_for
+    from stagetools import run as run_stage
 
     runs = []
     for name in ("first", "second"):
         dest = tmp_path / name
         shutil.copytree(ingested_run.root, dest)
         run = RunDir(dest)
-        run_dedup(spark, run, PipelineConfig())
-        run_annotate(spark, run, PipelineConfig(), model=str(student))
+        run_stage("dedup", spark, config_for(run))
+        run_stage("annotate", spark, config_for(run, annotate__model=str(student)))
         runs.append(run)
     first, second = runs
     rows = {t: assert_same_table(second.table(t), first.table(t), t, file_level=True)

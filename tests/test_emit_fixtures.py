@@ -49,6 +49,8 @@ PARAGRAPH_SPECS = [
     ("PMC7", 2, "Note", "en", "other", "other", 5.0, False),
 ]
 FLAGGED_ARTICLES = {"PMC7"}
+# An article's languages (ingest: declared xml:lang + confident running text); default [language].
+ARTICLE_LANGUAGES: dict[str, list[str]] = {}
 
 
 def paragraph_text(article_id: str, ordinal: int, language: str) -> str:
@@ -70,7 +72,8 @@ def make_tiny_run(root: Path) -> RunDir:
     articles = [
         dict(article_id=a, pmid=None, doi=f"10.1/{a.lower()}", title=f"Title of {a}", journal=j, year=2020,
              article_type="case-report" if j == "BMC Case Reports" else "research-article", license=lic,
-             license_url=None, commercial=com, retracted=ret, language=lang, source=f"oa_comm/{a}.xml",
+             license_url=None, commercial=com, retracted=ret, language=lang, languages=ARTICLE_LANGUAGES.get(a, [lang]),
+             source=f"oa_comm/{a}.xml",
              last_updated=T0, n_paragraphs=n_par[a])
         for a, (lic, com, ret, lang, j) in ARTICLE_META.items()
     ]

@@ -35,7 +35,7 @@ def rows(run: RunDir, variant: str, split: str | None = None) -> list[dict]:
     splits = [split] if split else ["commercial", "noncommercial"]
     out = []
     for s in splits:
-        for path in sorted((run.table(f"variants/{variant}") / s).glob("part-*.parquet")):
+        for path in sorted((run.table(f"variants/{variant}") / s).glob("*.parquet")):
             out += pq.read_table(path).to_pylist()
     return out
 

@@ -29,6 +29,9 @@ def test_bundled_recipes_load_and_match_the_issue():
     assert [r.factor for r in recipes["BE-All"].upsample.rules] == [10, 10, 10]
     assert recipes["BE-All"].format.prefix and recipes["BE-All"].filter.min_educational_score == 3
     assert recipes["BE-French"].upsample.rules[0].when.values == ["fr"]
+    assert recipes["BE-French"].upsample.rules[0].when.field == "languages"  # the article's, not a paragraph's
+    assert all(r.upsample.mode == "copies" for r in recipes.values())  # the paper's form by default
+    assert all(r.formats == ["parquet"] and r.contamination is None for r in recipes.values())
     assert not recipes["BE-Base"].needs_annotations and recipes["BE-Clinical"].needs_annotations
 
 
@@ -87,9 +90,13 @@ def test_upsampling_conditions_and_combination():
     case = load_recipe("BE-ClinicalCase")
     assert build_rows(ARTICLE, [para(0), para(1, dt="clinical_case")], case)[0]["upsample_rules"] == ["clinical_case"]
     french = load_recipe("BE-French")
-    assert build_rows(ARTICLE, [para(0, lang="fr")], french)[0]["upsample_factor"] == 10
+    french_article = {**ARTICLE, "languages": ["en", "fr"]}  # e.g. a French trans-abstract
+    assert build_rows(french_article, [para(0)], french)[0]["upsample_factor"] == 10
+    # A paragraph tagged fr (a caption, an identifier) never makes an English article French.
+    assert build_rows({**ARTICLE, "languages": ["en"]}, [para(0, lang="fr")], french)[0]["upsample_factor"] == 1
+    assert build_rows(ARTICLE, [para(0, lang="fr")], french)[0]["upsample_factor"] == 1  # no languages: none
     both = [para(0, dt="clinical_case", dom="clinical", lang="fr")]
-    all_row = build_rows(ARTICLE, both, load_recipe("BE-All"))[0]
+    all_row = build_rows(french_article, both, load_recipe("BE-All"))[0]
     assert all_row["upsample_factor"] == 10 and all_row["upsample_rules"] == ["clinical", "clinical_case", "french"]
     product = parse_recipe({"name": "P", "upsample": {"combine": "product", "max_factor": 50, "rules": [
         {"name": "a", "factor": 4, "when": {"field": "domain", "values": ["clinical"]}},

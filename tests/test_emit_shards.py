@@ -32,23 +32,24 @@ def _rows(n: int, split_at: int) -> pa.Table:
                                  "commercial": s == "commercial", "n_paragraphs": 1, "n_tokens": 3,
                                  "upsample_factor": 1, "copy_index": 0}.get(f.name))
     table = pa.Table.from_pydict(cols, schema=SHARD_ROWS)
-    return table.append_column("split", pa.array(split)).append_column("_key", pa.array(key, pa.int64()))
+    group = [f"{x}/train" for x in split]
+    return table.append_column("_group", pa.array(group)).append_column("_key", pa.array(key, pa.int64()))
 
 
 def test_partition_writer_straddles_splits_and_rolls(tmp_path):
     table = _rows(40, 25)
-    infos = write_sorted_partition(table.to_batches(max_chunksize=7), 3, tmp_path, SPLITS, SHARD_ROWS, 1500, 500)
+    infos = write_sorted_partition(table.to_batches(max_chunksize=7), 3, tmp_path, SHARD_ROWS, 1500, 500)
     assert infos.schema.equals(SHARD_INFOS)
     got = infos.to_pylist()
     assert not any(i["error"] for i in got)
     for split, n in (("commercial", 25), ("noncommercial", 15)):
-        mine = [i for i in got if i["split"] == split]
+        mine = [i for i in got if i["group"] == f"{split}/train"]
         assert len(mine) > 1 and [i["shard"] for i in mine] == list(range(len(mine)))
-        assert [i["path"] for i in mine] == [f"{split}/part-00003-{k:04d}.parquet" for k in range(len(mine))]
+        assert [i["path"] for i in mine] == [f"{split}/train-00003-{k:04d}.parquet" for k in range(len(mine))]
         assert sorted(p.name for p in (tmp_path / split).iterdir()) == [Path(i["path"]).name for i in mine]
         back = pa.concat_tables(pq.read_table(tmp_path / i["path"]) for i in mine)
         assert back.num_rows == n == sum(i["rows"] for i in mine)
-        expect = table.filter(pc.equal(table["split"], split)).select(SHARD_ROWS.names)
+        expect = table.filter(pc.equal(table["_group"], f"{split}/train")).select(SHARD_ROWS.names)
         assert back.equals(expect)
         for i in mine:
             data = (tmp_path / i["path"]).read_bytes()
@@ -56,7 +57,7 @@ def test_partition_writer_straddles_splits_and_rolls(tmp_path):
         first, last = expect.slice(0, 1).to_pylist()[0], expect.slice(n - 1).to_pylist()[0]
         assert (mine[0]["first_id"], mine[0]["last_id"]) == (first["id"], last["id"])
     # same rows, other batch sizes: the same bytes
-    again = write_sorted_partition(table.to_batches(max_chunksize=13), 3, tmp_path / "again", SPLITS, SHARD_ROWS,
+    again = write_sorted_partition(table.to_batches(max_chunksize=13), 3, tmp_path / "again", SHARD_ROWS,
                                    1500, 500)
     assert again.column("sha256").to_pylist() == infos.column("sha256").to_pylist()
 
@@ -64,12 +65,12 @@ def test_partition_writer_straddles_splits_and_rolls(tmp_path):
 def test_partition_writer_reports_disorder(tmp_path):
     table = _rows(20, 20)
     swapped = pa.concat_tables([table.slice(0, 10), table.slice(11, 1), table.slice(10, 1), table.slice(12)])
-    infos = write_sorted_partition(swapped.to_batches(max_chunksize=4), 0, tmp_path, SPLITS, SHARD_ROWS, 1500, 500)
+    infos = write_sorted_partition(swapped.to_batches(max_chunksize=4), 0, tmp_path, SHARD_ROWS, 1500, 500)
     assert infos.num_rows == 1 and "sorts before" in infos["error"][0].as_py()
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name.startswith(".tmp")]
     # a batch starting before the previous batch's last row is caught too
     infos = write_sorted_partition([table.slice(5, 5).to_batches()[0], table.slice(0, 5).to_batches()[0]], 0,
-                                   tmp_path / "b", SPLITS, SHARD_ROWS, 1500, 500)
+                                   tmp_path / "b", SHARD_ROWS, 1500, 500)
     assert infos.num_rows == 1 and infos["error"][0].as_py()
 
 
@@ -113,13 +114,13 @@ def _built_counts(spark, run, cfg, recipe_name: str) -> dict[str, int]:
     """A plain Spark count of the built rows (× upsample factor) per split."""
     from pyspark.sql import functions as F
 
-    from jobs.emit import _build_fn, _load_recipes, _paragraph_base
+    from jobs.emit import _build_fn, _load_recipes, _paragraph_base, recipe_policy
     from schemas import to_spark
     from schemas.variants import BUILT_ROWS
 
     recipe = next(r for r, _ in _load_recipes(cfg, [recipe_name]))
-    built = _paragraph_base(spark, run, cfg, recipe.needs_annotations).mapInArrow(
-        _build_fn(recipe, cfg.emit.tokenizer), to_spark(BUILT_ROWS))
+    base, _ = _paragraph_base(spark, run, cfg, recipe.needs_annotations)
+    built = base.mapInArrow(_build_fn(recipe, cfg.emit.tokenizer, recipe_policy(recipe, cfg)), to_spark(BUILT_ROWS))
     return {r["split"]: int(r["n"]) for r in built.groupBy("split").agg(F.sum("upsample_factor").alias("n")).collect()}
 
 
@@ -137,11 +138,12 @@ def test_several_partitions_global_order_counts_and_checksums(spark, multi_parti
         files = sorted((folder / split).glob("*.parquet"))
         assert [f.name for f in files] == [Path(s["path"]).name for s in info["shards"]]  # name order = manifest
         assert not [p for p in (folder / split).iterdir() if not p.name.endswith(".parquet")]
+        assert all(f.name.startswith("train-") for f in files)  # the Hub's split naming
         for shard in info["shards"]:
             data = (folder / shard["path"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == shard["sha256"] and len(data) == shard["bytes"]
             assert pq.read_metadata(folder / shard["path"]).num_rows == shard["rows"]
-            partitions.add(int(Path(shard["path"]).name.split("-")[1]))
+            partitions.add(int(Path(shard["path"]).name.split("-")[-2]))
         table = pa.concat_tables(pq.read_table(f) for f in files)
         assert table.schema.equals(SHARD_ROWS)
         ids = table["id"].to_pylist()

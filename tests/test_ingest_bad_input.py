@@ -14,8 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.ingest import run_ingest
-from pipeline.config import PipelineConfig
+from stagetools import config_for, figures
 from pipeline.rundir import RunDir
 from pipeline.sources import FilelistEntry, write_package
 
@@ -80,7 +79,7 @@ def bad_run(spark, bulk_dir: Path, sample_dir: Path, tmp_path_factory):
     for name, data in bad.items():
         (inbox / name).write_bytes(data)
     run = RunDir(root / "run")
-    rep = run_ingest(spark, run, PipelineConfig(inputs=[str(inbox)]))
+    rep = figures("ingest", spark, config_for(run, inputs=[str(inbox)]))
     quarantine = {r["source"]: r for r in pq.read_table(run.table("quarantine")).to_pylist()}
     return run, rep, quarantine, survivors
 
@@ -146,5 +145,5 @@ def test_report_counts_quarantine_by_reason(bad_run):
     run, rep, quarantine, _ = bad_run
     assert sum(rep["quarantined_by_reason"].values()) == len(quarantine)
     assert rep["quarantined_by_reason"]["entity_declaration"] == 2
-    saved = json.loads(run.report("ingest").read_text())
+    saved = json.loads(run.report("ingest").read_text())["figures"]
     assert saved["quarantined_by_reason"] == rep["quarantined_by_reason"]

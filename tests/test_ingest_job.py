@@ -13,7 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.ingest import IngestRefused, run_ingest, stage_unit
+from jobs.ingest import stage_unit
+from pipeline.errors import UserError
+from stagetools import config_for, figures
+from stagetools import run as run_stage
 from pipeline.config import PipelineConfig
 from pipeline.rundir import RunDir
 from pipeline.sources import FilelistEntry, discover_inputs, read_unit, write_package
@@ -35,7 +38,8 @@ def rows(run: RunDir, name: str, key: list[str]) -> list[dict]:
 
 
 def report(run: RunDir) -> dict:
-    return json.loads(run.report("ingest").read_text())
+    saved = json.loads(run.report("ingest").read_text())
+    return {**saved["figures"], "fingerprint": saved["fingerprint"]}
 
 
 # ----------------------------------------------------------------------------- bundled sample
@@ -152,11 +156,13 @@ def test_tables_follow_the_declared_schemas(ingested_run: RunDir):
 def test_rerun_skips_and_other_inputs_are_refused(spark, ingested_run: RunDir, run_copy: RunDir, bulk_dir: Path,
                                                   sample_dir: Path):
     before = ingested_run.table("articles").stat().st_mtime_ns
-    cfg = PipelineConfig(inputs=[str(bulk_dir), str(sample_dir / "jats-other")])
-    assert run_ingest(spark, ingested_run, cfg) == report(ingested_run)
+    cfg = config_for(ingested_run, inputs=[str(bulk_dir), str(sample_dir / "jats-other")])
+    rerun = run_stage("ingest", spark, cfg)
+    assert rerun["skipped"] and {**rerun["figures"], "fingerprint": rerun["fingerprint"]} == report(ingested_run)
     assert ingested_run.table("articles").stat().st_mtime_ns == before  # nothing rewritten
-    with pytest.raises(IngestRefused, match="--overwrite"):
-        run_ingest(spark, run_copy, cfg, inputs=[str(bulk_dir / "oa_other")])
+    with pytest.raises(UserError, match="other inputs") as err:
+        run_stage("ingest", spark, config_for(run_copy, inputs=[str(bulk_dir / "oa_other")]))
+    assert "--overwrite" in err.value.hint
 
 
 # ------------------------------------------------------------ versions, resume and overwrite
@@ -184,7 +190,7 @@ def versions_run(spark, bulk_dir: Path, sample_dir: Path, tmp_path_factory):
     cfg = PipelineConfig(inputs=inputs)
     units = discover_inputs(inputs).units
     stage_unit(spark, run, units[0], cfg)  # as if a killed run had finished this input
-    rep = run_ingest(spark, run, cfg)
+    rep = figures("ingest", spark, config_for(run, cfg))
     return run, rep, inputs
 
 
@@ -223,9 +229,9 @@ def test_overwrite_replaces_a_finished_ingest(spark, versions_run, sample_dir: P
     run = RunDir(tmp_path / "run")
     shutil.copytree(src.root, run.root)
     other = [str(sample_dir / "jats-other" / "pmc-oai" / "PMC10000000.xml")]
-    with pytest.raises(IngestRefused):
-        run_ingest(spark, run, PipelineConfig(), inputs=other)
-    rep = run_ingest(spark, run, PipelineConfig(), inputs=other, overwrite=True)
+    with pytest.raises(UserError, match="other inputs"):
+        run_stage("ingest", spark, config_for(run, inputs=other))
+    rep = figures("ingest", spark, config_for(run, inputs=other), overwrite=True)
     assert rep["articles"]["kept"] == 1 and table(run, "articles").column("article_id").to_pylist() == ["PMC10000000"]
     assert table(run, "superseded").num_rows == 0
 

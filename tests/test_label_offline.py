@@ -18,7 +18,8 @@ from pipeline.config.label import LabelConfig
 from pipeline.labeling.prompt import SYSTEM_PROMPT, prompt_version, truncate_words
 from pipeline.labeling.runner import label_run
 from pipeline.labeling.vllm_backend import engine_kwargs
-from schemas.labels import LABEL_FIELDS, LABEL_JSON_SCHEMA, LABEL_REGEX, ParagraphLabel, compact_label, matches_regex
+from schemas.labels import (DOCUMENT_TYPES, DOMAINS, LABEL_FIELDS, LABEL_JSON_SCHEMA, LABEL_REGEX, SCORES, ParagraphLabel,
+                            compact_label, matches_regex)
 
 from test_label_openai import make_sample_run, reference_rows
 
@@ -28,6 +29,38 @@ class Completion:  # vllm.outputs.CompletionOutput's fields we use
     text: str
     token_ids: list[int]
     finish_reason: str = "stop"
+    logprobs: list[dict] | None = None  # one {token_id: Logprob} per generated token, with SamplingParams(logprobs=k)
+
+
+@dataclass
+class Logprob:  # vllm.logprobs.Logprob
+    logprob: float
+    rank: int | None = None
+    decoded_token: str | None = None
+
+
+def compact_with_logprobs(label: dict, top: float) -> tuple[str, list[int], list[dict]]:
+    """The compact label as tokens whose value tokens carry every class as an alternative: the
+    label's class with probability ``top``, the other classes sharing the rest."""
+    import math
+
+    from schemas.labels import DOCUMENT_TYPES, DOMAINS, SCORES
+
+    pieces = [('{"document_type":"', None), (label["document_type"], DOCUMENT_TYPES), ('","domain":"', None),
+              (label["domain"], DOMAINS), ('","educational_score":', None), (str(label["educational_score"]),
+              tuple(str(s) for s in SCORES)), (f',"language":"{label["language"]}"}}', None)]
+    ids, steps = [], []
+    for n, (text, classes) in enumerate(pieces):
+        if classes is None:
+            ids.append(n)
+            steps.append({n: Logprob(0.0, 1, text)})
+            continue
+        rest = (1 - top) / (len(classes) - 1)
+        step = {1000 * (n + 1) + k: Logprob(math.log(top if c == text else rest), None, c) for k, c in enumerate(classes)}
+        chosen = next(i for i, lp in step.items() if lp.decoded_token == text)
+        ids.append(chosen)
+        steps.append(step)
+    return "".join(t for t, _ in pieces), ids, steps
 
 
 @dataclass
@@ -45,6 +78,7 @@ class FakeLLM:
     calls: list[tuple[list, object, object]] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     fail_on_call: int | None = None
+    logprobs_top: float | None = None  # answer with token logprobs (the label's classes at this probability)
 
     def chat(self, messages, sampling_params=None, use_tqdm=True, **kwargs):
         assert isinstance(messages, list) and all(isinstance(conv, list) for conv in messages)
@@ -59,6 +93,10 @@ class FakeLLM:
             script = self.misbehave.get(paragraph, [])
             if n < len(script):
                 text = script[n]
+            elif self.logprobs_top is not None:
+                text, ids, steps = compact_with_logprobs(self.labels[paragraph], self.logprobs_top)
+                out.append(RequestOutput(list(range(len(conv[0]["content"]) // 4)), [Completion(text, ids, "stop", steps)]))
+                continue
             else:
                 text = compact_label(ParagraphLabel(**self.labels[paragraph]))
             out.append(RequestOutput(prompt_token_ids=list(range(len(conv[0]["content"]) // 4)),
@@ -90,7 +128,7 @@ def test_offline_batches_validation_and_labels(tmp_path, reference_labels):
     })
     run = make_sample_run(tmp_path / "run", rows)
     cfg = LabelConfig(backend="vllm", model="mistral-7b-test", batch_size=20, constraint="regex",
-                      max_invalid_retries=2, chunk_size=1000)
+                      max_invalid_retries=2)
     report = label_run(run, cfg, engine=engine, sampling_params=params_factory, progress=False)
 
     assert report["complete"] and report["distinct_texts"] == 50 and report["sent"] == 50
@@ -168,8 +206,23 @@ def test_vllm_is_not_imported_by_the_stage():
     import subprocess
     import sys
 
-    code = ("import sys, pipeline.labeling.runner, pipeline.labeling.vllm_backend, pipeline.commands.label; "
+    code = ("import sys, pipeline.labeling.runner, pipeline.labeling.vllm_backend, jobs.label; "
             "print('vllm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False"
+
+
+def test_offline_logprobs_become_probabilities(tmp_path, reference_labels):
+    rows = reference_rows(reference_labels, 12, start=300)
+    run = make_sample_run(tmp_path / "run", rows)
+    engine = engine_for(rows, logprobs_top=0.7)
+    cfg = LabelConfig(backend="vllm", model="m", batch_size=5, constraint="regex", logprobs=5)
+    report = label_run(run, cfg, engine=engine, sampling_params=params_factory, progress=False)
+    assert report["complete"] and report["with_probabilities"] == 12
+    for r, got in zip(rows, pq.read_table(run.table("labels")).to_pylist()):
+        assert got["document_type_probs"][DOCUMENT_TYPES.index(r["document_type"])] == pytest.approx(0.7)
+        assert got["domain_probs"][DOMAINS.index(r["domain"])] == pytest.approx(0.7)
+        want = [0.7 if s == r["educational_score"] else 0.075 for s in SCORES]
+        assert got["educational_score_probs"] == pytest.approx(want, abs=1e-6)
+        assert got["educational_score_expected"] == pytest.approx(sum(p * s for p, s in zip(want, SCORES)), abs=1e-5)

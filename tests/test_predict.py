@@ -15,12 +15,13 @@ from test_train import trained_run  # noqa: F401  (session fixture: fastText tra
 
 @pytest.fixture(scope="module")
 def heldout_rows(trained_run, reference_labels):  # noqa: F811
-    """The held-out rows of the trained model's split, as an outside JSONL file would carry them."""
+    """A fifth of the reference rows (hash split), as an outside JSONL file would carry them. The
+    final model is trained on all labels (its evaluation is the grouped CV in the report), so the
+    agreement floors below are a sanity check of the scoring path, not a held-out measurement."""
     from classifiers.dataset import examples_from_table, read_table, stratified_split
 
-    run, report, _ = trained_run
     ex, _ = examples_from_table(read_table(reference_labels))
-    _, held_idx = stratified_split(ex, report["split"]["validation_fraction"], report["split"]["seed"])
+    _, held_idx = stratified_split(ex, 0.2, 0)
     rows = read_table(reference_labels).to_pylist()
     return [rows[i] for i in held_idx]
 

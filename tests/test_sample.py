@@ -18,10 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.sample import run_sample
 from pipeline import sampling
 from pipeline.config import PipelineConfig, SampleConfig
 from pipeline.rundir import RunDir, write_parquet_atomic
+from pipeline.stage import run_stage
+from pipeline.stages import BY_NAME
 from schemas.ingest import ARTICLES, PARAGRAPHS
 
 LICENCES = ["CC BY", "CC BY-NC-ND", "none"]
@@ -66,6 +67,15 @@ def build_run(root: Path, reference: Path, files: int = 1, dedup: bool = True) -
         write_parquet_atomic(table, tmp / "part-00000.parquet")
         run.publish(tmp, "dedup", {"rows": len(paragraphs)})
     return run, {"paragraphs": paragraphs, "duplicates": duplicates}
+
+
+def run_sample(spark, run: RunDir, cfg: PipelineConfig, size: int | None = None, fraction: float | None = None,
+               overwrite: bool = False, full: bool = False) -> dict:
+    """The sample stage through the stage runner; its figures (or the whole report with ``full``)."""
+    update = {"size": size, "fraction": fraction} if size is not None or fraction is not None else {}
+    cfg = cfg.model_copy(update={"out": str(run.root), "sample": cfg.sample.model_copy(update=update)})
+    report = run_stage(BY_NAME["sample"], cfg, overwrite=overwrite, spark_factory=lambda: spark)
+    return report if full else report["figures"]
 
 
 def sample_rows(run: RunDir) -> list[dict]:
@@ -156,9 +166,10 @@ def test_deterministic_across_partitioning_and_seed(spark, sampled, reference_la
     again = run_sample(spark, other, PipelineConfig(sample=SampleConfig(seed=0)), size=SIZE)
     assert {r["paragraph_id"] for r in sample_rows(other)} == first
     assert again["strata"] == report["strata"]
-    # a rerun without --overwrite is skipped; a new seed gives another sample of the same shape
-    assert run_sample(spark, other, PipelineConfig(sample=SampleConfig(seed=1)), size=SIZE) == again
-    reseeded = run_sample(spark, other, PipelineConfig(sample=SampleConfig(seed=1)), size=SIZE, overwrite=True)
+    # a rerun with the same settings is skipped; a new seed gives another sample of the same shape
+    rerun = run_sample(spark, other, PipelineConfig(sample=SampleConfig(seed=0)), size=SIZE, full=True)
+    assert rerun["skipped"] is True and rerun["figures"] == again
+    reseeded = run_sample(spark, other, PipelineConfig(sample=SampleConfig(seed=1)), size=SIZE)
     second = {r["paragraph_id"] for r in sample_rows(other)}
     assert second != first and len(second) == SIZE
     assert [s["allocated"] for s in reseeded["strata"]] == [s["allocated"] for s in report["strata"]]
@@ -203,7 +214,7 @@ def test_sample_of_the_ingested_bundle(spark, run_copy, caplog):
     caplog.set_level(logging.WARNING)
     assert not run_copy.table("dedup").exists()
     report = run_sample(spark, run_copy, PipelineConfig(sample=SampleConfig(min_tokens=32)), fraction=0.5)
-    assert "no dedup/ sidecar" in caplog.text
+    assert "no complete dedup/ sidecar" in caplog.text
     assert report["dedup_used"] is False and report["duplicates_excluded"] == 0
     rows = sample_rows(run_copy)
     assert report["eligible"] > 0 and len(rows) == report["sampled"] == round(report["eligible"] * 0.5)
@@ -212,3 +223,108 @@ def test_sample_of_the_ingested_bundle(spark, run_copy, caplog):
     texts = {p["paragraph_id"]: p["text"] for p in paragraphs}
     assert all(texts[r["paragraph_id"]] == r["text"] for r in rows)
     assert report["paragraphs"] == len(paragraphs)
+
+
+# ------------------------------------------------------------------------------------ active rounds
+
+
+def labelled_round(run: RunDir, reference: Path, rows: list[dict]) -> None:
+    """labels/ for these sampled rows with their reference labels (the LLM's stand-in), as the label
+    stage writes it (round and strategy from the sample)."""
+    from datetime import datetime, timezone
+
+    from pipeline.labeling.core import text_hash
+    from schemas.labels import LABEL_FIELDS, LABELS, PROB_COLUMNS
+
+    ref = {}
+    for line in reference.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            ref.setdefault(r["text"], r)
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    out = [{"paragraph_id": r["paragraph_id"], "text": r["text"], "text_hash": text_hash(r["text"]),
+            **{f: ref[r["text"]][f] for f in LABEL_FIELDS}, "labeller": "reference", "prompt_version": "test",
+            "created_at": now, "status": "ok", "invalid_reason": None, "raw_response": None,
+            **{f: None for f in PROB_COLUMNS}, "round": r["round"], "strategy": r["strategy"]} for r in rows]
+    tmp = run.tmp_path("labels")
+    write_parquet_atomic(pa.Table.from_pylist(out, schema=LABELS), tmp / "part-00000.parquet")
+    run.publish(tmp, "labels", {"rows": len(out)})
+
+
+def trained_student(run: RunDir):
+    """A fastText student trained on labels/ (classifiers' own trainer), saved as model/fasttext."""
+    from classifiers.dataset import Examples
+    from classifiers.fasttext_student import FastTextStudent
+
+    rows = pq.read_table(run.table("labels")).to_pylist()
+    examples = Examples(text=[r["text"] for r in rows],
+                        labels={"document_type": [r["document_type"] for r in rows],
+                                "domain": [r["domain"] for r in rows],
+                                "educational_score": [str(r["educational_score"]) for r in rows]},
+                        key=[r["text_hash"] for r in rows])
+    student = FastTextStudent.train(examples, {"epoch": 10}, seed=0)
+    tmp = run.tmp_path("model")
+    student.save(tmp / "fasttext")
+    run.publish(tmp, "model", {"rows": len(rows)})
+    return student
+
+
+@pytest.fixture(scope="module")
+def round_zero(sampled, tmp_path_factory, reference_labels):
+    """A copy of the stratified run with round 0 labelled and a student trained on it."""
+    import shutil
+
+    run0, truth, _ = sampled
+    root = tmp_path_factory.mktemp("al") / "run"
+    shutil.copytree(run0.root, root)
+    run = RunDir(root)
+    labelled_round(run, reference_labels, sample_rows(run))
+    student = trained_student(run)
+    return run, truth, student
+
+
+@pytest.mark.parametrize("strategy", ["uncertainty", "diverse"])
+def test_active_round_adds_unlabelled_rows_where_the_student_is_unsure(spark, round_zero, strategy, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from pipeline import active
+
+    base, truth, student = round_zero
+    shutil.copytree(base.root, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    before = {r["paragraph_id"] for r in sample_rows(run)}
+    cfg = PipelineConfig(sample=SampleConfig(strategy=strategy, random_share=0.2, seed=0))
+    figures = run_sample(spark, run, cfg, size=200)
+
+    rows = sample_rows(run)
+    assert figures["round"] == 1 and figures["new"] == 200 and figures["labelled_before"] == SIZE
+    old = [r for r in rows if r["round"] == 0]
+    new = [r for r in rows if r["round"] == 1]
+    assert {r["paragraph_id"] for r in old} == before and {r["strategy"] for r in old} == {"stratified"}
+    assert len(new) == 200 and not {r["paragraph_id"] for r in new} & before  # nothing labelled twice
+    assert Counter(r["strategy"] for r in new) == {strategy: 160, "random": 40}
+    assert not set(truth["duplicates"]) & {r["paragraph_id"] for r in new}  # the dedup sidecar holds
+    assert all(r["n_tokens"] >= 64 for r in new)
+    # the student is less sure of the rows it chose than of the random share
+    probs = student.predict([r["text"] for r in new])
+    scores = active.uncertainty({"document_type": probs.document_type_scores, "domain": probs.domain_scores,
+                                 "educational_score": probs.score_probs})
+    chosen = np.array([r["strategy"] == strategy for r in new])
+    assert scores[chosen].mean() > scores[~chosen].mean()
+    # deterministic: the same round again gives the same rows
+    again = run_sample(spark, run, cfg, size=200, overwrite=True)
+    assert again["new"] == 200 and {r["paragraph_id"] for r in sample_rows(run)} == {r["paragraph_id"] for r in rows}
+
+
+def test_active_round_without_a_student_is_a_clear_error(spark, sampled, tmp_path):
+    import shutil
+
+    from pipeline.errors import UserError
+
+    run0, _, _ = sampled
+    shutil.copytree(run0.root, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(UserError, match="needs labels/"):
+        run_sample(spark, run, PipelineConfig(sample=SampleConfig(strategy="uncertainty")), size=10)

@@ -1,4 +1,5 @@
-"""`train` end to end on the real reference labels: fastText, a tiny CPU transformer, the cascade."""
+"""`train` end to end on the real reference labels: grouped CV by article, fastText, the linear
+student, a tiny CPU transformer and the student distilled from it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 from pipeline.config import PipelineConfig
 from pipeline.rundir import RunDir
 
-FAST_SETS = {"train.fasttext.epoch": 15, "train.fasttext.bucket": 50_000}
+# 3 folds and no learning curve keep the shared fixture fast; the curve has its own test.
+FAST_SETS = {"train.fasttext.epoch": 15, "train.fasttext.bucket": 50_000, "train.cv_folds": 3,
+             "train.learning_curve": False, "train.linear.max_iter": 60}
 # A transformer small enough for a CPU test: a few steps on short inputs.
 TINY_TRANSFORMER = {"train.transformer.max_steps": 3, "train.transformer.batch_size": 8,
                     "train.transformer.max_len": 32, "train.transformer.cpu_threads": 1,
@@ -40,25 +43,46 @@ def trained_run(tmp_path_factory, reference_labels):
     return RunDir(root), report, labels
 
 
-def test_train_fasttext_writes_model_card_metrics_and_report(trained_run):
+def test_train_fasttext_is_evaluated_by_article_in_card_and_report(trained_run):
     run, report, labels = trained_run
     card = json.loads((run.table("model") / "model_card.json").read_text())
     assert run.is_complete("model")
     assert card["label_hash"] == hashlib.sha1(labels.read_bytes()).hexdigest()
     assert card["labeller"] == ["import:reference-labels.jsonl"] and card["prompt_version"] == ["unknown"]
     assert card["n_used"] == 3000 and card["default_student"] == "fasttext"
+    assert card["annotator"]["cpu"] == "fasttext" and "grouped-CV" in card["annotator"]["reason"]
+    ev = card["evaluation"]
+    assert ev["method"].startswith("grouped 3-fold") and ev["groups"] == "article" and card["group_column"] == "source"
+    assert 250 <= ev["n_groups"] <= 318 and sum(ev["fold_sizes"]) == 3000
     ft = card["students"]["fasttext"]
     assert ft["hyperparameters"]["document_type"]["epoch"] == 15
     assert ft["features"]["context"] == ["section", "article_type"]  # zone: not in the label file
-    assert card["split"]["heldout"] == pytest.approx(600, abs=10)
-    m = report["students"]["fasttext"]["metrics"]
-    assert m["document_type"]["macro_f1"] >= 0.74 and m["document_type"]["kappa"] >= 0.7
-    assert m["domain"]["macro_f1"] >= 0.77
-    assert m["educational_score"]["mae"] <= 0.40 and m["educational_score"]["keep_f1"] >= 0.5
-    assert set(m["document_type"]["per_class"]) == {"clinical_case", "study", "review", "other"}
-    assert np.array(m["domain"]["confusion"]["matrix"]).sum() == card["split"]["heldout"]
+    cv = report["students"]["fasttext"]["cv"]
+    # By article the student is weaker than the old paragraph split said (0.84 type F1 there).
+    assert 0.6 <= cv["type_f1"]["mean"] <= 0.85 and cv["type_f1"]["std"] > 0 and len(cv["type_f1"]["folds"]) == 3
+    assert cv["domain_f1"]["mean"] >= 0.6 and cv["score_mae"]["mean"] <= 0.48
+    m = report["students"]["fasttext"]["metrics"]  # pooled out-of-fold: every row scored once
+    assert m["document_type"]["n"] == 3000
+    per_class = m["document_type"]["per_class"]
+    assert {c: per_class[c]["support"] for c in per_class} == {"clinical_case": 42, "study": 1547, "review": 874,
+                                                               "other": 537}
+    assert np.array(m["domain"]["confusion"]["matrix"]).sum() == 3000
+    by = report["students"]["fasttext"]["by_collection"]
+    assert set(by) <= {"pmc_bulk", "elife", "scielo", "europe_pmc", "other"} and "elife" in by
+    assert sum(v["n"] for v in by.values()) == 3000
     saved = json.loads(run.report("train").read_text())
-    assert saved["table"][0]["student"] == "fasttext" and saved["paper_student"]["document_type"]["macro_f1"] == 0.925
+    assert saved["table"][0]["student"] == "fasttext" and saved["table"][0]["type_f1_std"] is not None
+    assert saved["paper_student"]["document_type"]["macro_f1"] == 0.925
+
+
+def test_paragraph_split_is_an_explicit_option_labelled_optimistic(tmp_path, reference_labels):
+    from jobs.train import run_train
+
+    cfg = test_config(**{"train.evaluation": "paragraph_split", "train.fasttext.epoch": 5})
+    report = run_train(None, RunDir(tmp_path / "run"), cfg, labels=str(reference_labels), student="fasttext")
+    assert "OPTIMISTIC" in report["evaluation"]["method"]
+    assert report["evaluation"]["heldout"] == pytest.approx(600, abs=10)
+    assert report["students"]["fasttext"]["metrics"]["document_type"]["n"] == report["evaluation"]["heldout"]
 
 
 def test_train_rerun_is_skipped_unless_overwrite(trained_run):
@@ -71,28 +95,62 @@ def test_train_rerun_is_skipped_unless_overwrite(trained_run):
     assert (run.table("model") / "fasttext" / "student.json").read_text() == before
 
 
-def test_train_cli_prints_table_beside_paper(tmp_path, reference_labels):
+def test_train_cli_runs_grouped_cv_and_summarises(tmp_path, reference_labels):
     from typer.testing import CliRunner
 
     from pipeline.cli import app
 
     res = CliRunner().invoke(app, ["train", str(tmp_path / "run"), "--labels", str(reference_labels),
-                                   "--set", "train.fasttext.epoch=5", "--set", "train.fasttext.bucket=20000"])
+                                   "--student", "fasttext", "--set", "train.fasttext.epoch=5",
+                                   "--set", "train.fasttext.bucket=20000", "--set", "train.cv_folds=2",
+                                   "--set", "train.learning_curve=false"])
     assert res.exit_code == 0, res.output
-    assert "paper (XLM-R)" in res.output and "0.925" in res.output and "fasttext" in res.output
+    assert "grouped 2-fold" in res.output and '"default_student": "fasttext"' in res.output
+    report = json.loads((tmp_path / "run" / "reports" / "train.json").read_text())
+    assert "±" in json.dumps(report, ensure_ascii=False)
     assert (tmp_path / "run" / "model" / "fasttext" / "document_type.bin").exists()
 
 
-def test_tiny_transformer_trains_saves_reloads_and_predicts(tmp_path, reference_labels):
+def test_auto_on_cpu_trains_cpu_students_and_learning_curve_is_marked_extrapolated(tmp_path, reference_labels):
+    """--student auto without a GPU: fastText + the linear student, both by grouped CV; the card
+    says which annotates and why; the learning curve covers 25-100 % with a 10x extrapolation."""
+    from jobs.train import print_table, run_train
+    from classifiers.students import load_student, resolve_student_dir
+
+    cfg = test_config(**{"train.fasttext.epoch": 5, "train.fasttext.bucket": 20000, "train.cv_folds": 2,
+                         "train.learning_curve": True, "train.learning_curve_fractions": [0.5, 0.75, 1.0],
+                         "train.transformer.device": "cpu", "train.linear.max_iter": 40})
+    report = run_train(None, RunDir(tmp_path / "run"), cfg, labels=str(reference_labels), student="auto")
+    assert sorted(report["students"]) == ["fasttext", "linear"] and "no GPU" in report["trained_because"]
+    annot = report["annotator"]
+    scores = {s: report["students"][s]["selection_score"] for s in ("fasttext", "linear")}
+    assert annot["cpu"] == max(scores, key=scores.get) == report["default_student"]
+    curve = report["learning_curve"]
+    assert [p["fraction"] for p in curve["points"]] == [0.5, 0.75, 1.0]
+    ns = [p["n_labels"] for p in curve["points"]]
+    assert ns == sorted(ns) and ns[-1] == pytest.approx(1500, abs=150)
+    fit = curve["power_law"]["type_f1"]
+    assert fit["n_at_10x"] == round(10 * ns[-1]) and 0 < fit["at_10x_extrapolated"] <= 1
+    assert "EXTRAPOLATION" in curve["note"] and "EXTRAPOLATION" in print_table(report)
+    lin = load_student(resolve_student_dir(tmp_path / "run" / "model", "linear"))
+    assert lin.version.startswith("linear-") and len(lin.predict(["A 54-year-old man presented with fever."])) == 1
+
+
+def test_tiny_transformer_trains_with_progress_saves_reloads_and_predicts(tmp_path, reference_labels, caplog):
+    import logging
+
     from classifiers.dataset import examples_from_table, read_table, stratified_split
     from classifiers.transformer import TransformerStudent
 
     ex, _ = examples_from_table(read_table(reference_labels))
     tr, ho = stratified_split(ex, 0.2, seed=0)
     train, held = ex.take(tr[:64]), ex.take(ho[:24])
-    student = TransformerStudent.train(train, held, params={"max_steps": 3, "batch_size": 8, "max_len": 32,
-                                                            "cpu_threads": 1}, context_features=("section",),
-                                       device="cpu")
+    with caplog.at_level(logging.INFO, logger="classifiers.transformer"):
+        student = TransformerStudent.train(train, held, params={"max_steps": 3, "batch_size": 8, "max_len": 32,
+                                                                "cpu_threads": 1, "progress_seconds": 0},
+                                           context_features=("section",), device="cpu")
+    progress = [r.getMessage() for r in caplog.records if "ETA" in r.getMessage()]
+    assert progress and "epoch 1/1 step 3/3 loss" in progress[-1]  # epoch, step, loss, ETA
     choice = student.meta["score_head_choice"]
     assert choice["by"] == "dev MAE" and choice["chosen"] in ("classes", "regression")
     assert choice["chosen"] == min(choice["dev_mae"], key=choice["dev_mae"].get)
@@ -109,9 +167,9 @@ def test_tiny_transformer_trains_saves_reloads_and_predicts(tmp_path, reference_
     assert len(back.predict(held.text[:5])) == 5  # no context columns
 
 
-def test_cascade_end_to_end_tiny(tmp_path, trained_run, reference_labels):
-    """Transformer (tiny) pseudo-labels an unlabelled set, fastText trains on it; the cascade is
-    reported beside the fastText student already in model/, and annotate-style loading works."""
+def test_distilled_student_end_to_end_tiny(tmp_path, reference_labels):
+    """A tiny transformer per fold labels an unlabelled pool (soft targets), the linear student
+    learns from gold + those; both are evaluated by grouped CV side by side and saved."""
     import pyarrow as pa
     import pyarrow.json as pj
     import pyarrow.parquet as pq
@@ -119,25 +177,36 @@ def test_cascade_end_to_end_tiny(tmp_path, trained_run, reference_labels):
     from classifiers.students import load_student, resolve_student_dir
     from jobs.train import run_train
 
-    run0, _, labels = trained_run
-    run = RunDir(tmp_path / "run")
-    shutil.copytree(run0.root, run.root)
-    # Unlabelled paragraphs: reference texts without labels (the held-out ones must be excluded).
     table = pj.read_json(reference_labels)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(reference_labels.read_text().splitlines(keepends=True)[:300]))
     pool = tmp_path / "pool.parquet"
-    pq.write_table(pa.table({"text": table["text"].slice(0, 300), "section": table["section"].slice(0, 300)}), pool)
-    cfg = test_config(**TINY_TRANSFORMER, **{"train.fasttext.epoch": 5})
-    report = run_train(None, run, cfg, labels=str(labels), student="cascade", unlabelled=str(pool))
-    assert [r["student"] for r in report["table"]] == ["fasttext", "cascade"]  # side by side
-    casc = report["students"]["cascade"]["cascade"]
-    assert 0 < casc["n_pseudo"] < 300 and casc["excluded_heldout"] > 0  # held-out texts never pseudo-labelled
-    assert casc["n_pseudo"] + casc["excluded_heldout"] == 300
-    assert casc["n_gold"] == report["split"]["train"]
-    assert sum(casc["pseudo_label_counts"]["document_type"].values()) == casc["n_pseudo"]
-    assert casc["teacher"].startswith("transformer-") or casc["teacher"] == "unsaved"
-    card = json.loads((run.table("model") / "model_card.json").read_text())
-    assert card["default_student"] == "cascade" and set(card["students"]) == {"fasttext", "cascade"}
-    m = report["students"]["cascade"]["metrics"]
-    assert m["document_type"]["accuracy"] >= 0.6 and m["educational_score"]["mae"] < 1.0
-    s = load_student(resolve_student_dir(run.table("model"), "cascade"))
+    texts = table["text"].slice(250, 150)  # 50 labelled texts (held out in some fold) + 100 others
+    pq.write_table(pa.table({"text": texts, "section": table["section"].slice(250, 150)}), pool)
+    cfg = test_config(**TINY_TRANSFORMER, **{"train.cv_folds": 2, "train.linear.max_iter": 30})
+    report = run_train(None, RunDir(tmp_path / "run"), cfg, labels=str(labels), student="distilled",
+                       unlabelled=str(pool))
+    assert [r["student"] for r in report["table"]] == ["transformer", "distilled"]  # side by side
+    taught = report["students"]["distilled"]["taught"]
+    assert taught["n_gold"] == 300 and 120 <= taught["n_pool"] <= 150 and taught["targets"].endswith("(soft)")
+    assert report["students"]["distilled"]["cv"]["type_f1"]["mean"] > 0.3
+    s = load_student(resolve_student_dir(tmp_path / "run" / "model", "distilled"))
+    assert s.kind == "linear" and s.meta["n_soft_targets"]["document_type"] == taught["n_pool"]
     assert len(s.predict(["The patient, a 54-year-old man, presented with fever."])) == 1
+
+
+def test_fold_pool_never_holds_a_text_the_fold_holds_out(reference_labels):
+    from classifiers.dataset import Examples, examples_from_table, read_table
+    from classifiers.labels import ws_hash
+    from classifiers.training import Trainer
+
+    ex, _ = examples_from_table(read_table(reference_labels))
+    pool_texts = ex.text[:50] + ["An unlabelled paragraph about soil carbon."]
+    pool = Examples(text=pool_texts, key=[ws_hash(t) for t in pool_texts])
+    trainer = Trainer(test_config().train, pool, ex.text)
+    fold_train = ex.take(list(range(25, 3000)))  # rows 0-24 are this fold's held-out rows
+    kept = trainer._fold_pool(fold_train).text
+    only_held = {ws_hash(t) for t in ex.text[:25]} - {ws_hash(t) for t in fold_train.text}
+    assert len(only_held) >= 20
+    assert {ws_hash(t) for t in kept} == {ws_hash(t) for t in pool_texts} - only_held
+    assert pool_texts[-1] in kept and len(kept) < 30

@@ -37,9 +37,19 @@ def predict(
     from classifiers.students import load_student, resolve_student_dir
     from schemas.annotations import PREDICTIONS
 
-    student_dir = resolve_student_dir(model, student)
+    from pipeline.errors import UserError
+
+    if out.suffix not in (".jsonl", ".parquet"):
+        raise UserError(f"--out {out}: expected a .jsonl or .parquet file name")
+    try:
+        student_dir = resolve_student_dir(model, student, device=device)
+        table = read_table(input)
+    except (FileNotFoundError, ValueError) as exc:  # a wrong --model or an unreadable input file
+        raise UserError(str(exc), hint="--model takes RUN_DIR/model (or a student folder in it); the input a "
+                        ".jsonl or .parquet file with a `text` column") from None
+    if "text" not in table.column_names:
+        raise UserError(f"{input}: no `text` column (columns: {', '.join(table.column_names)})")
     clf = load_student(student_dir, device=device)
-    table = read_table(input)
     stats: dict = {}
     t0 = time.time()
     n = write_predictions(score_table(clf, table, PREDICTIONS, clf.version, batch_size=batch_size, stats=stats),

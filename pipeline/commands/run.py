@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from pipeline.commands import app
-from pipeline.commands.common import SetOpt
+
+SetOpt = typer.Option(None, "--set", help="Override any config key: --set dedup.threshold=0.85 (repeatable).")
 
 
 @app.command()
@@ -33,11 +34,11 @@ def run(
     """ingest → dedup → sample → label → train → annotate → emit (every recipe) → catalog → report.
     Each stage is skipped when its outputs are complete, so a killed run resumes where it stopped.
     Ends with RUN_DIR/reports/report.html and reports/run.json."""
-    from jobs.run import RunError, load_run_config, run_pipeline
     from pipeline.config import parse_set_options
+    from pipeline.run_stages import load_run_config, run_pipeline
 
     if backend is not None and backend not in ("vllm", "openai", "import"):
-        raise typer.BadParameter("use vllm, openai or import", param_hint="--backend")
+        raise typer.BadParameter(f"{backend!r} is not one of vllm, openai, import", param_hint="--backend")
     if llm_base_url and backend in ("vllm", "import"):
         raise typer.BadParameter(f"--llm-base-url needs the openai backend, not {backend}", param_hint="--backend")
     overrides = parse_set_options(sets)
@@ -48,12 +49,8 @@ def run(
         "label.model": llm_model,
         "spark.master": master,
     }.items() if v is not None})
-    try:
-        cfg = load_run_config(config, overrides)
-        summary = run_pipeline(cfg, overwrite=overwrite, stages=stage, progress=not no_progress)
-    except RunError as exc:
-        typer.echo(f"run failed: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(json.dumps({"run": summary["run"], "seconds": summary["seconds"],
+    cfg = load_run_config(config, overrides)
+    summary = run_pipeline(cfg, overwrite=overwrite, stages=stage, progress=not no_progress)
+    typer.echo(json.dumps({"run": summary["run"], "elapsed_s": summary["elapsed_s"],
                            "stages": {k: v["status"] for k, v in summary["stages"].items()},
                            "report": str(Path(summary["run"]) / "reports" / "report.html")}, indent=2))

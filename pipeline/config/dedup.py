@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Literal
 
+from pipeline.config.base import knob
 from pydantic import BaseModel, Field, model_validator
 
 DEDUP_VERSION = "dedup-1"
@@ -54,10 +55,10 @@ class DedupConfig(BaseModel):
     article_max_cluster_articles: int = Field(
         50, ge=2, description="clusters spanning more articles are boilerplate, not reprint evidence")
     # --- execution ---
-    batch_size: int = Field(512, ge=1, description="paragraphs per Arrow batch in the signature UDF")
-    max_cc_iterations: int = Field(60, ge=1, description="connected-components safety bound")
-    keep_work: bool = Field(False, description="keep dedup_work/ (signatures) after a successful run")
-    top_texts: int = Field(20, ge=0, description="most repeated texts listed in the report")
+    batch_size: int = knob(512, ge=1, description="paragraphs per Arrow batch in the signature UDF")
+    max_cc_iterations: int = knob(60, ge=1, description="connected-components safety bound")
+    keep_work: bool = knob(False, description="keep dedup_work/ (signatures) after a successful run")
+    top_texts: int = knob(20, ge=0, description="most repeated texts listed in the report")
 
     @model_validator(mode="after")
     def _check_banding(self) -> "DedupConfig":

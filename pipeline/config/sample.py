@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -9,6 +11,19 @@ class SampleConfig(BaseModel):
     size: int | None = None  # absolute sample size; exclusive with fraction
     fraction: float | None = Field(default=None, gt=0, le=1)  # share of the eligible population
     seed: int = 0  # mixed into the per-paragraph hash that orders each stratum
+    # stratified: strata by article type, zone, length (the first round). uncertainty: where the
+    # student in RUN_DIR/model is least sure. diverse: k-center spread over the student's features.
+    strategy: Literal["stratified", "uncertainty", "diverse"] = "stratified"
+    # uncertainty: this share of the draw is uniform random (keeps calibration honest).
+    random_share: float = Field(default=0.1, ge=0, le=1)
+    # uncertainty: how the per-head uncertainties combine (entropy normalised to [0, 1], or 1 - margin).
+    uncertainty: Literal["entropy", "margin"] = "entropy"
+    # uncertainty / diverse: candidates scored by the student at most (a hash-ordered subset of the pool).
+    pool_limit: int = Field(default=200_000, ge=1)
+    # diverse: k-center over the candidates × size most uncertain rows (0: over the whole pool)
+    candidates: int = Field(default=4, ge=0)
+    # student folder for uncertainty / diverse; default RUN_DIR/model
+    model: str | None = None
     # Paragraphs shorter than this many tokens are not eligible. The paper dropped < 64 tokens.
     # Tokens are estimated as words × tokens_per_word (no tokenizer needed at sampling time).
     min_tokens: int = 64

@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Student = Literal["fasttext", "transformer", "cascade"]
+from pipeline.config.base import knob
+
+Student = Literal["fasttext", "linear", "transformer", "distilled", "cascade"]
 
 
 class FastTextParams(BaseModel):
@@ -39,9 +41,28 @@ class TransformerParams(BaseModel):
     score_head: Literal["auto", "classes", "regression"] = "auto"  # auto: lower dev MAE wins
     max_steps: int | None = None  # cap on optimiser steps (tests, smoke runs)
     class_weights: bool = True
-    device: str = "auto"  # auto: cuda when available, else cpu
-    cpu_threads: int | None = None
-    predict_batch_size: int = 256
+    max_examples: int | None = None  # cap on training rows (tests, smoke runs); None: all
+    device: str = knob("auto")  # auto: cuda when available, else cpu
+    cpu_threads: int | None = knob(None)
+    predict_batch_size: int = knob(256)
+    progress_seconds: float = knob(30.0)  # log epoch / step / loss / ETA at most this often
+
+
+class LinearParams(BaseModel):
+    """The linear student (classifiers/linear_student.py): hashed word n-grams, soft targets."""
+
+    n_features: int = Field(2 ** 18, ge=2 ** 10)
+    ngram_max: int = Field(2, ge=1, le=3)
+    min_df: int = Field(2, ge=1)  # rows a hashed n-gram must occur in to get a weight
+    l2: float = Field(1e-5, gt=0)
+    max_iter: int = Field(300, ge=1)
+    class_weights: bool = True
+
+
+class DistillParams(BaseModel):
+    """`distilled`: the linear student on gold labels + the transformer's soft targets on a pool."""
+
+    pool_weight: float = Field(1.0, gt=0)  # weight of one pool row relative to one gold row
 
 
 class CascadeParams(BaseModel):
@@ -54,8 +75,20 @@ class CascadeParams(BaseModel):
 class TrainConfig(BaseModel):
     labels: str | None = None  # JSONL/Parquet label file; None: RUN_DIR/labels/
     seed: int = 0
-    student: Literal["fasttext", "transformer", "cascade", "all"] = "fasttext"
-    validation_fraction: float = Field(0.2, gt=0, lt=1)  # held-out share for the agreement metrics
+    # auto: the CPU students (fasttext, linear) always; the transformer and the student distilled
+    # from it when a GPU is present; the best by grouped CV annotates (per hardware, see the card).
+    student: Literal["auto", "fasttext", "linear", "transformer", "distilled", "cascade", "all"] = "auto"
+    # grouped_cv: k folds holding out whole articles (the label file's `source`, or `article_id`).
+    # paragraph_split: the old hash split by paragraph, OPTIMISTIC (an article's paragraphs on both sides).
+    evaluation: Literal["grouped_cv", "paragraph_split"] = "grouped_cv"
+    cv_folds: int = Field(5, ge=2)
+    learning_curve: bool = True  # grouped-CV figures at 25/50/75/100 % of the labels (CPU students)
+    learning_curve_fractions: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])
+    # Folder whose files name the label file's sources' collections (PMC bulk, eLife, SciELO, …);
+    # None: by the source names' shape only (see classifiers/article_collections.py).
+    collections_folder: str | None = None
+    soft_targets: bool = False  # learn from the label stage's *_probs columns when present
+    validation_fraction: float = Field(0.2, gt=0, lt=1)  # held-out share (paragraph_split only)
     dev_fraction: float = Field(0.1, gt=0, lt=1)  # share of train used for autotune / score-head choice
     context_features: list[Literal["section", "zone", "article_type"]] = Field(
         default_factory=lambda: ["section", "zone", "article_type"])
@@ -65,6 +98,8 @@ class TrainConfig(BaseModel):
     fasttext: FastTextParams = Field(default_factory=FastTextParams)
     transformer: TransformerParams = Field(default_factory=TransformerParams)
     cascade: CascadeParams = Field(default_factory=CascadeParams)
+    linear: LinearParams = Field(default_factory=LinearParams)
+    distill: DistillParams = Field(default_factory=DistillParams)
 
     def fasttext_params(self) -> dict[str, Any]:
         return self.fasttext.model_dump()
@@ -72,9 +107,9 @@ class TrainConfig(BaseModel):
 
 class AnnotateConfig(BaseModel):
     model: str | None = None  # default: RUN_DIR/model
-    student: Student | None = None  # default: the model card's default_student
-    batch_size: int = Field(4096, ge=1)  # Arrow batch size per scoring call
-    device: str = "cpu"  # transformer student on executors: cpu or cuda
+    student: Student | None = None  # default: the model card's annotator for the device (cpu / gpu)
+    batch_size: int = knob(4096, ge=1)  # Arrow batch size per scoring call
+    device: str = knob("cpu")  # executors: cpu, or cuda on GPU executors (configs/cluster/gpu.conf)
     # Transformer student: processes that tokenise for it in each task (None = auto: on CUDA the
     # task's spark.task.cpus but two, on the CPU none; 0 = in the Python worker itself).
-    tokenizer_workers: int | None = Field(None, ge=0)
+    tokenizer_workers: int | None = knob(None, ge=0)

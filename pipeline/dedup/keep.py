@@ -1,12 +1,15 @@
 """Which copy of a duplicate cluster is kept: one deterministic, documented order.
 
 Lowest key wins:
-  1. commercial licence first (a commercially usable copy keeps the text in every variant),
+  1. commercial licence first (a commercially usable copy keeps the text in every variant); an
+     article without licence metadata counts as non-commercial,
   2. the earliest article: publication year, then last_updated (missing dates sort last),
   3. the lowest article_id, then the lowest ordinal (earliest position in the article),
-  4. the paragraph_id (a total order: ties are impossible).
-``jobs/dedup.py`` builds the same key as a Spark struct (``keep_key_columns``); a test checks both
-orders agree.
+  4. the paragraph_id (unique, so the order is total: no ties).
+Strings compare by code point (Python) and by UTF-8 bytes (Spark), which is the same order.
+``jobs/dedup.py: keep_key`` builds the same key as a Spark struct, whose ``min`` picks the kept
+paragraph; ``tests/test_dedup_keep_order.py`` checks that both orders agree, on hand-made rows and
+on the sample.
 """
 
 from __future__ import annotations

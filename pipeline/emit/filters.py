@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pipeline.emit.recipe import ArticleFilter, Condition, ParagraphFilter
+from pipeline.emit.recipe import ARTICLE_FIELDS, ArticleFilter, Condition, ParagraphFilter
 
 Paragraph = dict[str, Any]
 
@@ -31,11 +31,15 @@ def filter_paragraphs(paragraphs: Iterable[Paragraph], f: ParagraphFilter) -> li
     return [p for p in paragraphs if keep_paragraph(p, f)]
 
 
-def condition_holds(paragraphs: list[Paragraph], cond: Condition) -> bool:
+def condition_holds(paragraphs: list[Paragraph], cond: Condition, article: dict[str, Any] | None = None) -> bool:
     """At least ``min_count`` and at least ``min_fraction`` of ``paragraphs`` match. An empty list
-    never satisfies a condition (there is nothing to judge)."""
+    never satisfies a condition (there is nothing to judge). An article field (``languages``)
+    holds when at least ``min_count`` (at least one) of ``values`` are in the article's list."""
     if not paragraphs:
         return False
+    if cond.field in ARTICLE_FIELDS:
+        present = set((article or {}).get(cond.field) or [])
+        return len(present.intersection(cond.values)) >= max(cond.min_count, 1)
     hits = sum(1 for p in paragraphs if p.get(cond.field) in cond.values)
     return hits >= cond.min_count and hits / len(paragraphs) >= cond.min_fraction
 
@@ -45,4 +49,4 @@ def keep_article(article: dict[str, Any], paragraphs: list[Paragraph], f: Articl
         return False
     if f.exclude_retracted and article.get("retracted"):
         return False
-    return all(condition_holds(paragraphs, c) for c in f.require)
+    return all(condition_holds(paragraphs, c, article) for c in f.require)

@@ -54,6 +54,7 @@ def render_prefix(template: str, article: dict[str, Any], paragraphs: list[dict[
         "year": article.get("year"),
         "license": article.get("license"),
         "language": (paragraph or {}).get("language") or article.get("language"),
+        "languages": list(article.get("languages") or []),
         "document_types": ranked_values(scope, "document_type"),
         "domains": ranked_values(scope, "domain"),
         "educational_score": mean_score(scope),

@@ -15,11 +15,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.errors import UserError
 from schemas.labels import DOCUMENT_TYPES, DOMAINS
 
 BUNDLED_RECIPES = Path(__file__).resolve().parents[2] / "configs" / "recipes"
 
-ConditionField = Literal["document_type", "domain", "language", "zone"]
+ConditionField = Literal["document_type", "domain", "language", "zone", "languages"]
+# Conditions on the article itself rather than on its paragraphs: ``languages`` is the article's
+# list of languages (declared xml:lang + confident running text, from ingest), the reliable way to
+# select French articles; a paragraph's ``language`` is null unless the identifier was confident.
+ARTICLE_FIELDS = frozenset({"languages"})
+
+OUTPUT_FORMATS = ("parquet", "jsonl", "datatrove", "megatron")
 
 
 def _as_list(value: Any) -> Any:
@@ -32,7 +39,7 @@ def _check_values(field: str, values: list[str]) -> list[str]:
         bad = [v for v in values if v not in allowed]
         if bad:
             raise ValueError(f"unknown {field} value(s) {bad}; allowed: {list(allowed)}")
-    if field == "language":
+    if field in ("language", "languages"):
         bad = [v for v in values if not re.fullmatch(r"[a-z]{2}", v)]
         if bad:
             raise ValueError(f"language values must be ISO 639-1 codes like 'fr', got {bad}")
@@ -41,7 +48,8 @@ def _check_values(field: str, values: list[str]) -> list[str]:
 
 class Condition(BaseModel):
     """A test on an article's kept paragraphs: at least ``min_count`` of them, and at least
-    ``min_fraction`` of them, have ``field`` in ``values``."""
+    ``min_fraction`` of them, have ``field`` in ``values``. For the article field ``languages`` it
+    holds when at least ``min_count`` of ``values`` are among the article's languages."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,6 +63,8 @@ class Condition(BaseModel):
     @model_validator(mode="after")
     def _valid_values(self) -> "Condition":
         _check_values(self.field, self.values)
+        if self.field in ARTICLE_FIELDS and self.min_fraction:
+            raise ValueError(f"min_fraction applies to paragraph fields, not to the article field {self.field!r}")
         return self
 
 
@@ -101,13 +111,17 @@ class UpsampleRule(BaseModel):
 
 class Upsample(BaseModel):
     """Each matching rule proposes a factor; ``combine`` decides (max by default, so an article
-    that is both clinical and a clinical case is repeated ×10, not ×100)."""
+    that is both clinical and a clinical case is repeated ×10, not ×100). ``mode: copies`` writes a
+    row ``factor`` times (the paper's form, the default); ``mode: weights`` writes it once, in a
+    shard group per factor, and the manifest and ``mixture.json`` carry the sampling weights a
+    trainer applies instead (×10 without ×10 disk)."""
 
     model_config = ConfigDict(extra="forbid")
 
     rules: list[UpsampleRule] = Field(default_factory=list)
     combine: Literal["max", "product"] = "max"
     max_factor: int = Field(100, ge=1)
+    mode: Literal["copies", "weights"] = "copies"
 
 
 # Fields a prefix template may use, with the example values used to validate a template.
@@ -119,6 +133,7 @@ PREFIX_FIELDS: dict[str, str] = {
     "year": "2021",
     "license": "CC BY",
     "language": "en",
+    "languages": "en, fr",
     "document_types": "clinical_case, study",
     "domains": "clinical",
     "educational_score": "3.7",
@@ -165,16 +180,33 @@ class Recipe(BaseModel):
     articles: ArticleFilter = Field(default_factory=ArticleFilter)
     upsample: Upsample = Field(default_factory=Upsample)
     format: Format = Field(default_factory=Format)
+    formats: list[Literal["parquet", "jsonl", "datatrove", "megatron"]] = Field(
+        default_factory=lambda: ["parquet"],
+        description="outputs written; Parquet always (the dataset itself), plus JSONL.gz, datatrove "
+                    "tokenized shards (nanotron) and Megatron .bin/.idx, all from the same rows in the same order")
+    contamination: Literal["drop", "keep"] | None = Field(
+        None, description="paragraphs flagged in contamination/: drop or keep (null: emit.drop_contaminated)")
+    validation_fraction: float | None = Field(
+        None, ge=0.0, lt=1.0, description="share of articles held out as validation (null: emit.validation_fraction)")
+
+    _norm_formats = field_validator("formats", mode="before")(_as_list)
+
+    @model_validator(mode="after")
+    def _parquet_always(self) -> "Recipe":
+        # Parquet is the dataset (dataset card, catalog, the source of the other formats).
+        self.formats = ["parquet"] + sorted(set(self.formats) - {"parquet"}, key=OUTPUT_FORMATS.index)
+        return self
 
     @property
     def needs_annotations(self) -> bool:
         f = self.filter
         fields = [c.field for c in self.articles.require] + [r.when.field for r in self.upsample.rules]
+        # (``languages`` and ``language`` come from ingest, not from annotations)
         return (f.min_educational_score is not None or f.document_types is not None or f.domains is not None
                 or any(x in ("document_type", "domain") for x in fields))
 
 
-class RecipeError(ValueError):
+class RecipeError(UserError, ValueError):
     """A recipe that cannot be found or does not validate; the message says where and why."""
 
 
@@ -220,3 +252,21 @@ def load_recipe(name_or_path: str, search_dirs: list[str | Path] | None = None) 
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML: {exc}") from None
     return parse_recipe(data, str(path))
+
+
+def recipe_names(cfg) -> list[str]:
+    """The names of the variants ``cfg.emit.recipes`` produce (folder names under variants/)."""
+    return [load_recipe(str(r), cfg.emit.recipe_dirs).name for r in cfg.emit.recipes]
+
+
+def recipes_fingerprint(cfg) -> str:
+    """What the variants depend on beyond the emit settings: every recipe's validated content and
+    the tokenizer file's sha256 (a retrained tokenizer at the same path re-emits)."""
+    import hashlib
+    import json
+
+    from pipeline.emit.tokens import tokenizer_digest
+
+    recipes = [load_recipe(str(r), cfg.emit.recipe_dirs).model_dump(mode="json") for r in cfg.emit.recipes]
+    blob = json.dumps({"recipes": recipes, "tokenizer": tokenizer_digest(cfg.emit.tokenizer)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,12 +1,13 @@
 """Rolling zstd Parquet shards of a target size (pure pyarrow), written per sorted partition.
 
-Emit sorts a variant's rows globally with Spark (``orderBy(split, _key, id)``, range partitioned),
-then every executor task turns its partition — a contiguous range of that global order — into
-shards with :func:`write_sorted_partition`. Partition ``i`` writes
-``<split>/part-{i:05d}-{k:04d}.parquet`` (``k`` = its rolling shard number in that split, from 0),
-so the shard files of a split, in file-name order, hold the rows in the global sorted order. A
-partition that straddles the commercial/noncommercial boundary keeps one :class:`ShardWriter` per
-split.
+Emit sorts a variant's rows globally with Spark (``orderBy(_group, _key, id)``, range
+partitioned), then every executor task turns its partition — a contiguous range of that global
+order — into shards with :func:`write_sorted_partition`. A *group* is ``<split>/<prefix>``
+(``commercial/train``, ``commercial/train-x10``, ``noncommercial/validation``: see
+:mod:`pipeline.emit.layout`); partition ``i`` writes ``<split>/<prefix>-{i:05d}-{k:04d}.parquet``
+(``k`` = its rolling shard number in that group, from 0), so the shard files of a group, in
+file-name order, hold its rows in the global sorted order. A partition that straddles a group
+boundary keeps one :class:`ShardWriter` per group.
 
 Rows arrive already in their final (shuffled) order. Row groups are cut at exact row counts
 derived from the text bytes seen so far, never from the sizes of the incoming batches, so the same
@@ -31,10 +32,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.emit.layout import shard_name  # re-exported: callers import it from here
+
 
 @dataclass
 class ShardInfo:
-    path: str  # relative to the variant folder, e.g. "commercial/part-00000-0000.parquet"
+    path: str  # relative to the variant folder, e.g. "commercial/train-00000-0000.parquet"
     rows: int
     tokens: int
     bytes: int
@@ -52,23 +55,26 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def shard_name(partition: int, k: int) -> str:
-    """``part-{partition:05d}-{k:04d}.parquet``: file-name order is the global sort order."""
-    return f"part-{partition:05d}-{k:04d}.parquet"
+def write_empty_shard(path: Path, schema: pa.Schema) -> None:
+    """A zero-row shard (an empty split or hold-out) with the schema and *no* row group: a file with
+    one empty row group makes ``datasets``' Parquet reader ask pyarrow for batches of 0 rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.ParquetWriter(str(path), schema, compression="zstd").close()
 
 
 TMP_PREFIX = ".tmp-shard-"  # in-progress shard files; never part of a published variant
 
 
 class ShardWriter:
-    """Rolling shards of one split, written by one sorted Spark partition (its index goes into the
-    file names)."""
+    """Rolling shards of one group (``<split>/<prefix>``), written by one sorted Spark partition (its
+    index goes into the file names)."""
 
-    def __init__(self, variant_dir: Path, split: str, schema: pa.Schema, shard_bytes: int, row_group_bytes: int,
+    def __init__(self, variant_dir: Path, group: str, schema: pa.Schema, shard_bytes: int, row_group_bytes: int,
                  partition: int):
         self.variant_dir = Path(variant_dir)
+        split, _, self.prefix = group.partition("/")
         self.folder = self.variant_dir / split
-        self.split = split
+        self.group = group
         self.schema = schema
         self.shard_bytes = shard_bytes
         self.row_group_bytes = row_group_bytes
@@ -106,7 +112,7 @@ class ShardWriter:
         self._buffer, self._buffered = [], 0
         if self._writer is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._path = self.folder / shard_name(self.partition, len(self.shards))
+            self._path = self.folder / shard_name(self.prefix, self.partition, len(self.shards))
             self._tmp = self.folder / f"{TMP_PREFIX}{uuid.uuid4().hex}-{self._path.name}"
             self._sink = pa.OSFile(str(self._tmp), "wb")
             self._writer = pq.ParquetWriter(self._sink, self.schema, compression="zstd")
@@ -151,10 +157,10 @@ class ShardWriter:
 # --------------------------------------------------------------------------- one sorted partition
 
 # What each partition task returns: one row per shard it wrote, or a single row with ``error`` set.
-# first_*/last_* are the sort keys of the partition's first and last row of that split (the driver
+# first_*/last_* are the sort keys of the partition's first and last row of that group (the driver
 # checks them across partitions); partition/shard give the global order of the shards.
 SHARD_INFOS = pa.schema([
-    pa.field("split", pa.string()),
+    pa.field("group", pa.string()),
     pa.field("partition", pa.int32()),
     pa.field("shard", pa.int32()),
     pa.field("path", pa.string()),
@@ -169,11 +175,11 @@ SHARD_INFOS = pa.schema([
     pa.field("error", pa.string()),
 ])
 
-SORT_COLUMNS = ("split", "_key", "id")
+SORT_COLUMNS = ("_group", "_key", "id")
 
 
 def _first_disorder(table: pa.Table, previous: tuple | None) -> int | None:
-    """Index of the first row that sorts before the row above it (by split, _key, id), or None.
+    """Index of the first row that sorts before the row above it (by _group, _key, id), or None.
     ``previous`` is the key of the row before the table (the previous batch's last row)."""
     s, k, i = (table[c].combine_chunks() for c in SORT_COLUMNS)
     if previous is not None and (s[0].as_py(), k[0].as_py(), i[0].as_py()) < previous:
@@ -191,18 +197,15 @@ def _first_disorder(table: pa.Table, previous: tuple | None) -> int | None:
 
 
 def write_sorted_partition(batches: Iterable[pa.RecordBatch], partition: int, variant_dir: Path | str,
-                           splits: Iterable[str], schema: pa.Schema, shard_bytes: int,
-                           row_group_bytes: int) -> pa.Table:
-    """Rows of one sorted partition (columns ``split``, ``_key``, ``id`` and ``schema``'s) → rolling
-    shards per split under ``variant_dir/<split>/``; returns their :data:`SHARD_INFOS`.
+                           schema: pa.Schema, shard_bytes: int, row_group_bytes: int) -> pa.Table:
+    """Rows of one sorted partition (columns ``_group``, ``_key``, ``id`` and ``schema``'s) → rolling
+    shards per group under ``variant_dir/<split>/``; returns their :data:`SHARD_INFOS`.
 
     Order is checked on every row: if a row sorts before the one above it, the shard in progress
     is dropped and a single row with ``error`` set is returned (the caller refuses to publish).
-    Rows of a split not in ``splits`` are not written (the caller's counts exclude them too).
     """
-    splits = tuple(splits)
     writers: dict[str, ShardWriter] = {}
-    bounds: dict[str, list] = {}  # split -> [first (key, id), last (key, id)]
+    bounds: dict[str, list] = {}  # group -> [first (key, id), last (key, id)]
     last: tuple | None = None
     try:
         for batch in batches:
@@ -217,26 +220,22 @@ def write_sorted_partition(batches: Iterable[pa.RecordBatch], partition: int, va
                     w.abort()
                 return _error(partition, f"partition {partition}: row {row} sorts before the row above it {above}")
             last = tuple(table[c][-1].as_py() for c in SORT_COLUMNS)
-            for split in splits:
-                part = table.filter(pc.equal(table["split"], split))
-                if not part.num_rows:
-                    continue
-                if split not in writers:
-                    writers[split] = ShardWriter(variant_dir, split, schema, shard_bytes, row_group_bytes, partition)
-                    bounds[split] = [(part["_key"][0].as_py(), part["id"][0].as_py()), None]
-                bounds[split][1] = (part["_key"][-1].as_py(), part["id"][-1].as_py())
-                writers[split].write(part)
+            for group in pc.unique(table["_group"]).to_pylist():  # in order: the rows are sorted by group
+                part = table.filter(pc.equal(table["_group"], group))
+                if group not in writers:
+                    writers[group] = ShardWriter(variant_dir, group, schema, shard_bytes, row_group_bytes, partition)
+                    bounds[group] = [(part["_key"][0].as_py(), part["id"][0].as_py()), None]
+                bounds[group][1] = (part["_key"][-1].as_py(), part["id"][-1].as_py())
+                writers[group].write(part)
     except BaseException:
         for w in writers.values():
             w.abort()
         raise
     out = []
-    for split in splits:
-        if split not in writers:
-            continue
-        (fk, fi), (lk, li) = bounds[split]
-        for k, info in enumerate(writers[split].close()):
-            out.append(dict(split=split, partition=partition, shard=k, **info.as_dict(), first_key=fk, first_id=fi,
+    for group in sorted(writers):
+        (fk, fi), (lk, li) = bounds[group]
+        for k, info in enumerate(writers[group].close()):
+            out.append(dict(group=group, partition=partition, shard=k, **info.as_dict(), first_key=fk, first_id=fi,
                             last_key=lk, last_id=li, error=None))
     return pa.Table.from_pylist(out, schema=SHARD_INFOS)
 
@@ -247,17 +246,15 @@ def _error(partition: int, message: str) -> pa.Table:
     return pa.Table.from_pylist([row], schema=SHARD_INFOS)
 
 
-def partition_writer(variant_dir: str, splits: Iterable[str], schema: pa.Schema, shard_bytes: int,
-                     row_group_bytes: int):
+def partition_writer(variant_dir: str, schema: pa.Schema, shard_bytes: int, row_group_bytes: int):
     """The function for ``sorted_df.mapInArrow(fn, to_spark(SHARD_INFOS))``: runs on the executors,
     partition index from ``TaskContext.partitionId()``."""
-    splits = tuple(splits)
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
         partition = TaskContext.get().partitionId()
-        table = write_sorted_partition(batches, partition, variant_dir, splits, schema, shard_bytes, row_group_bytes)
+        table = write_sorted_partition(batches, partition, variant_dir, schema, shard_bytes, row_group_bytes)
         yield from table.to_batches()
 
     return fn

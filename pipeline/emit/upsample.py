@@ -10,9 +10,10 @@ from pipeline.emit.filters import condition_holds
 from pipeline.emit.recipe import Upsample
 
 
-def upsample_factor(paragraphs: list[dict[str, Any]], up: Upsample) -> tuple[int, list[str]]:
+def upsample_factor(paragraphs: list[dict[str, Any]], up: Upsample,
+                    article: dict[str, Any] | None = None) -> tuple[int, list[str]]:
     """(factor, names of the rules that matched). 1 when no rule matches."""
-    matched = [r for r in up.rules if condition_holds(paragraphs, r.when)]
+    matched = [r for r in up.rules if condition_holds(paragraphs, r.when, article)]
     if not matched:
         return 1, []
     factors = [r.factor for r in matched]

@@ -37,6 +37,10 @@ class Outcome:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     created_at: float = field(default_factory=time.time)
+    # Per-field probabilities from the model's log-probabilities (logprobs.field_probs), or None
+    # when the backend returned none: document_type_probs, domain_probs, educational_score_probs,
+    # educational_score_expected.
+    probs: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -80,17 +84,19 @@ class Backend(Protocol):
 
 def settle_response(item: Item, checked, attempt: int, max_invalid_retries: int, stats: Stats, sink: Sink,
                     raw: Callable[[], str | None], prompt_tokens: int | None = None,
-                    completion_tokens: int | None = None) -> bool:
+                    completion_tokens: int | None = None,
+                    probs: Callable[[], dict | None] | None = None) -> bool:
     """Book one validated response (``validate.check_response``'s result) the same way for every
     backend: a valid label goes to ``sink``; an invalid one is re-asked while attempts remain
     (returns True: the caller sends ``item`` again), else recorded with its raw text and reason.
 
-    ``raw`` is called only for a final invalid outcome, so scrubbing it costs nothing on success.
+    ``raw`` is called only for a final invalid outcome, so scrubbing it costs nothing on success;
+    ``probs`` only for a valid one (its field probabilities, when the backend has logprobs).
     """
     if checked.ok:
         stats.successes += 1
         sink(Outcome(item.key, checked.label, attempts=attempt, prompt_tokens=prompt_tokens,
-                     completion_tokens=completion_tokens))
+                     completion_tokens=completion_tokens, probs=probs() if probs else None))
         return False
     stats.invalid_attempts[checked.reason] += 1
     if attempt <= max_invalid_retries:

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.dataset as ds
 
 log = logging.getLogger(__name__)
@@ -68,6 +67,3 @@ def paragraph_ids_by_text(paragraphs: Path, texts: Iterable[str]) -> dict[str, s
                 found[h] = pid
     return found
 
-
-def table_rows(table: pa.Table) -> list[dict]:
-    return table.to_pylist()

@@ -18,6 +18,7 @@ import httpx
 
 from pipeline.config.label import LabelConfig
 from pipeline.labeling.core import Item, Outcome, Sink, Stats, settle_response
+from pipeline.labeling.logprobs import field_probs, openai_tokens
 from pipeline.labeling.validate import check_response
 from schemas.labels import LABEL_JSON_SCHEMA, LABEL_REGEX
 
@@ -44,6 +45,9 @@ def request_body(model: str, messages: list[dict], cfg: LabelConfig) -> dict:
     (``response_format``) or the compact regex (vLLM's ``structured_outputs`` extra field)."""
     body: dict = {"model": model, "messages": messages, "temperature": cfg.temperature,
                   "max_tokens": cfg.max_tokens}
+    if cfg.logprobs:
+        body["logprobs"] = True
+        body["top_logprobs"] = cfg.logprobs
     if cfg.constraint == "json_schema":
         body["response_format"] = {"type": "json_schema",
                                    "json_schema": {"name": "paragraph_label", "schema": LABEL_JSON_SCHEMA,
@@ -176,7 +180,7 @@ class OpenAIBackend:
             checked = check_response(raw, finish, refusal)
             if not settle_response(item, checked, attempt, self.cfg.max_invalid_retries, stats, sink,
                                    lambda: self.scrub(raw if raw is not None else json.dumps(data)),
-                                   prompt_tokens, completion_tokens):
+                                   prompt_tokens, completion_tokens, lambda: _probs(data)):
                 return
 
     async def _run(self, items: list[Item], sink: Sink, stats: Stats) -> None:
@@ -215,6 +219,15 @@ class OpenAIBackend:
             # items never attempted are pending too
             attempted = stats.successes + sum(stats.invalid_final.values()) + sum(stats.failures.values())
             stats.failures["not_attempted"] += max(0, len(items) - attempted)
+
+
+def _probs(data: dict) -> dict | None:
+    """Field probabilities from the first choice's logprobs (None when the server sent none)."""
+    try:
+        tokens = openai_tokens(data["choices"][0])
+    except (KeyError, IndexError, TypeError):
+        return None
+    return field_probs(tokens) if tokens else None
 
 
 def _message(data: dict) -> tuple[str | None, str | None, str | None]:

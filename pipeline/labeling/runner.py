@@ -9,19 +9,20 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
-from tqdm import tqdm
 
 from pipeline.config.label import LabelConfig
-from pipeline.labeling.cache import CacheWriter, LabelCache
+from pipeline.errors import UserError
+from pipeline.labeling.cache import AnswerStore
 from pipeline.labeling.core import Item, Outcome, Stats, cache_key, text_hash
 from pipeline.labeling.inputs import normalised_hash, paragraph_ids_by_text, read_records
+from pipeline.labeling.progress import LabelProgress
 from pipeline.labeling.prompt import build_messages, prompt_version
 from pipeline.labeling.validate import check_fields
-from pipeline.rundir import RunDir, write_json_atomic, write_parquet_atomic
-from schemas.labels import LABEL_FIELDS, LABELS
+from pipeline.rundir import RunDir, write_parquet_atomic
+from schemas.labels import LABEL_FIELDS, LABELS, PROB_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -29,30 +30,38 @@ STAGE = "labels"
 REPORT = "label"
 
 
-class _ProgressSink:
-    """Receives final outcomes: appends them to the cache (chunked) and moves the progress bar."""
+class InputRow(NamedTuple):
+    paragraph_id: str | None
+    text: str
+    round: int | None = None
+    strategy: str | None = None
 
-    def __init__(self, writer: CacheWriter, bar: tqdm):
-        self.writer, self.bar = writer, bar
+
+class _StoreSink:
+    """Receives final outcomes: commits each to the answer store at once and counts it."""
+
+    def __init__(self, store: AnswerStore, model: str, version: str, progress: LabelProgress):
+        self.store, self.model, self.version, self.progress = store, model, version, progress
         self.count = 0
 
     def __call__(self, outcome: Outcome) -> None:
-        self.writer.add(outcome)
+        self.store.put(outcome, self.model, self.version)
         self.count += 1
-        self.bar.update(1)
-
-    def flush(self) -> None:
-        self.writer.flush()
+        self.progress.update(outcome.ok)
 
 
-def load_inputs(run: RunDir, cfg: LabelConfig) -> list[tuple[str | None, str]]:
-    """(paragraph_id, text) rows to label: ``cfg.input`` (JSONL / Parquet / table folder) or
-    RUN_DIR/sample. Rows without text are skipped with a warning."""
+def load_inputs(run: RunDir, cfg: LabelConfig) -> list[InputRow]:
+    """Rows to label: ``cfg.input`` (JSONL / Parquet / table folder) or RUN_DIR/sample, with the
+    sampling round and strategy when the input has them. Rows without text are skipped with a
+    warning."""
     source = Path(cfg.input) if cfg.input else run.table("sample")
     if not cfg.input and not run.is_complete("sample"):
-        raise FileNotFoundError(f"{source} is missing or incomplete: run `pmc-enrich sample` first "
-                                "(or pass --input FILE)")
-    rows = read_records(source, columns=["paragraph_id", "id", "text"])
+        raise UserError(f"{source} is missing or incomplete",
+                        hint=f"run `pmc-enrich sample {run.root}` first (or pass --input FILE)")
+    try:
+        rows = read_records(source, columns=["paragraph_id", "id", "text", "round", "strategy"])
+    except FileNotFoundError as exc:
+        raise UserError(str(exc), hint="--input takes a JSONL file, a Parquet file or a table folder") from None
     out, empty = [], 0
     for row in rows:
         text = row.get("text")
@@ -60,7 +69,10 @@ def load_inputs(run: RunDir, cfg: LabelConfig) -> list[tuple[str | None, str]]:
             empty += 1
             continue
         pid = row.get("paragraph_id", row.get("id"))
-        out.append((str(pid) if pid is not None else None, text))
+        rnd = row.get("round")
+        out.append(InputRow(str(pid) if pid is not None else None, text,
+                            int(rnd) if isinstance(rnd, int) and not isinstance(rnd, bool) else None,
+                            row.get("strategy") if isinstance(row.get("strategy"), str) else None))
     if empty:
         log.warning("%d input rows without text skipped", empty)
     if cfg.limit is not None:
@@ -73,13 +85,13 @@ def make_backend(cfg: LabelConfig, engine: Any = None, sampling_params=None):
         from pipeline.labeling.openai_backend import OpenAIBackend
 
         if not cfg.base_url:
-            raise ValueError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+            raise UserError("--backend openai needs --base-url", hint="e.g. --base-url http://127.0.0.1:8000/v1")
         return OpenAIBackend(cfg, cfg.base_url, cfg.model)
     if cfg.backend == "vllm":
         from pipeline.labeling.vllm_backend import VLLMBackend
 
         return VLLMBackend(cfg, cfg.model, engine=engine, sampling_params=sampling_params)
-    raise ValueError(f"unknown generating backend {cfg.backend!r}")
+    raise UserError(f"unknown generating backend {cfg.backend!r}", hint="use vllm, openai or import")
 
 
 def label_run(run: RunDir, cfg: LabelConfig, *, overwrite: bool = False, engine: Any = None,
@@ -89,39 +101,34 @@ def label_run(run: RunDir, cfg: LabelConfig, *, overwrite: bool = False, engine:
     The ``labels/`` table is published only when every distinct text has a final outcome; if
     some failed at the transport level the report says ``complete: false`` and a rerun finishes
     them (cached results are never re-requested)."""
-    if run.is_complete(STAGE) and not overwrite and run.report(REPORT).exists():
-        log.info("labels/ is complete; skipping (use --overwrite to redo)")
-        return json.loads(run.report(REPORT).read_text())
+    # Skipping an up-to-date labels/ and writing reports/label.json belong to the stage runner
+    # (pipeline.stage); this returns the figures.
     if cfg.backend == "import":
         return import_labels(run, cfg)
     if not cfg.model:
-        raise ValueError(f"--backend {cfg.backend} needs --model")
+        raise UserError(f"--backend {cfg.backend} needs --model", hint="the model id the server serves, or a model path for vllm")
     run.clean_temporaries()
     started = time.time()
     version = prompt_version(cfg.max_words)
     rows = load_inputs(run, cfg)
-    keys = [cache_key(cfg.model, version, text) for _, text in rows]
+    keys = [cache_key(cfg.model, version, r.text) for r in rows]
     unique: dict[str, str] = {}
-    for key, (_, text) in zip(keys, rows):
-        unique.setdefault(key, text)  # identical texts are sent once
-    cache = LabelCache(Path(cfg.cache_dir) if cfg.cache_dir else run.table("label_cache"))
-    cached = cache.load(cfg.model, version)
-    pending = [Item(k, t, build_messages(t, cfg.max_words)) for k, t in unique.items() if k not in cached]
-    log.info("label: %d rows, %d distinct texts, %d cached, %d to label with %s (%s)", len(rows), len(unique),
-             len(unique) - len(pending), len(pending), cfg.backend, cfg.model)
+    for key, r in zip(keys, rows):
+        unique.setdefault(key, r.text)  # identical texts are sent once
+    with AnswerStore(Path(cfg.cache_dir) if cfg.cache_dir else run.table("label_cache")) as store:
+        cached = store.load(cfg.model, version)
+        pending = [Item(k, t, build_messages(t, cfg.max_words)) for k, t in unique.items() if k not in cached]
+        log.info("label: %d rows, %d distinct texts, %d cached, %d to label with %s (%s)", len(rows), len(unique),
+                 len(unique) - len(pending), len(pending), cfg.backend, cfg.model)
 
-    stats = Stats()
-    backend = backend or make_backend(cfg, engine, sampling_params)
-    writer = CacheWriter(cache, cfg.model, version, cfg.chunk_size, cfg.flush_interval_s)
-    with tqdm(total=len(pending), unit="para", desc=f"label[{cfg.backend}]", disable=not progress,
-              mininterval=1.0, smoothing=0.1) as bar:
-        sink = _ProgressSink(writer, bar)
-        try:
-            backend.run(pending, sink, stats)
-        finally:
-            writer.flush()  # whatever finished is kept, also on Ctrl-C or an exception
+        stats = Stats()
+        backend = backend or make_backend(cfg, engine, sampling_params)
+        with LabelProgress(len(pending), stats, f"label[{cfg.backend}]", enabled=progress,
+                           interval_s=cfg.progress_interval_s) as bar:
+            sink = _StoreSink(store, cfg.model, version, bar)
+            backend.run(pending, sink, stats)  # every answer is committed as it arrives
 
-    results = cache.load(cfg.model, version)
+        results = store.load(cfg.model, version)
     missing = [k for k in unique if k not in results]
     report = _report(cfg, version, stats, rows, unique, pending, sink.count, started)
     report["cached"] = len(unique) - len(pending)
@@ -134,19 +141,23 @@ def label_run(run: RunDir, cfg: LabelConfig, *, overwrite: bool = False, engine:
         table = _labels_table(rows, keys, results, cfg.model, version)
         _publish(run, table, {"rows": table.num_rows, "model": cfg.model, "prompt_version": version})
         report.update(_table_summary(table))
-    write_json_atomic(run.report(REPORT), report)
     return report
 
 
-def _labels_table(rows, keys, results: dict[str, dict], labeller: str, version: str) -> pa.Table:
+def _labels_table(rows: list[InputRow], keys, results: dict[str, dict], labeller: str, version: str) -> pa.Table:
+    """The labels table compacted from the store: one row per input row, in input order (the
+    sample's order), so the same inputs and answers give the same table whatever order the
+    answers arrived in."""
     out = []
-    for (pid, text), key in zip(rows, keys):
+    for row, key in zip(rows, keys):
         r = results[key]
         out.append({
-            "paragraph_id": pid, "text": text, "text_hash": text_hash(text),
+            "paragraph_id": row.paragraph_id, "text": row.text, "text_hash": text_hash(row.text),
             **{f: r[f] for f in LABEL_FIELDS},
             "labeller": labeller, "prompt_version": version, "created_at": r["created_at"],
             "status": r["status"], "invalid_reason": r["invalid_reason"], "raw_response": r["raw_response"],
+            **{f: r.get(f) for f in PROB_COLUMNS},
+            "round": row.round, "strategy": row.strategy,
         })
     return pa.Table.from_pylist(out, schema=LABELS)
 
@@ -164,7 +175,8 @@ def _table_summary(table: pa.Table) -> dict:
             for f in LABEL_FIELDS}
     return {"rows": len(rows), "ok": len(ok), "invalid": len(rows) - len(ok),
             "invalid_rows_by_reason": dict(Counter(r["invalid_reason"] for r in rows if r["status"] != "ok")),
-            "distributions": dist}
+            "distributions": dist,
+            "with_probabilities": sum(1 for r in ok if r.get("document_type_probs") is not None)}
 
 
 def _report(cfg: LabelConfig, version: str, stats: Stats, rows, unique, pending, finished: int,
@@ -208,7 +220,7 @@ def import_labels(run: RunDir, cfg: LabelConfig) -> dict:
     every row validated by the same schema; invalid rows are kept with status invalid, the reason
     and the raw row. paragraph_id comes from the run's paragraphs by text hash (null if none)."""
     if not cfg.path:
-        raise ValueError("--backend import needs --path FILE (JSONL or Parquet)")
+        raise UserError("--backend import needs --path FILE", hint="a JSONL or Parquet file with text and the four label fields")
     run.clean_temporaries()
     started = time.time()
     records = read_records(cfg.path)
@@ -237,13 +249,13 @@ def import_labels(run: RunDir, cfg: LabelConfig) -> dict:
             "labeller": labeller, "prompt_version": "import", "created_at": now,
             "status": "ok" if label else "invalid", "invalid_reason": None if label else reason,
             "raw_response": None if label else (raw if raw is not None else json.dumps(rec, ensure_ascii=False, default=str)),
+            **{f: None for f in PROB_COLUMNS}, "round": None, "strategy": None,
         })
     table = pa.Table.from_pylist(out, schema=LABELS)
     _publish(run, table, {"rows": table.num_rows, "labeller": labeller, "source": str(cfg.path)})
     report = {"stage": REPORT, "backend": "import", "path": str(cfg.path), "labeller": labeller,
               "input_rows": len(records), "matched_paragraph_ids": sum(1 for r in out if r["paragraph_id"]),
               "complete": True, "elapsed_s": round(time.time() - started, 2), **_table_summary(table)}
-    write_json_atomic(run.report(REPORT), report)
     log.info("label import: %d rows (%d ok), %d matched to run paragraphs", report["rows"], report["ok"],
              report["matched_paragraph_ids"])
     return report

@@ -11,9 +11,6 @@ from pydantic import ValidationError
 
 from schemas.labels import LABEL_FIELDS, ParagraphLabel
 
-REASONS = ("empty", "refusal", "truncated", "bad_json", "not_object", "missing_field", "extra_field",
-           "invalid_value")
-
 _REFUSAL = re.compile(
     r"\b(I'?m sorry|I am sorry|sorry, but|I can(?:not|'t|’t)|I am unable|I'm unable|unable to (?:help|assist|comply)"
     r"|as an AI|I won'?t|I must decline)\b", re.I)

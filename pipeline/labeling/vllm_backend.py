@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from pipeline.config.label import LabelConfig
 from pipeline.labeling.core import Item, Sink, Stats, settle_response
+from pipeline.labeling.logprobs import field_probs, vllm_tokens
 from pipeline.labeling.validate import check_response
 from schemas.labels import LABEL_JSON_SCHEMA, LABEL_REGEX
 
@@ -38,7 +39,8 @@ def vllm_sampling_params(cfg: LabelConfig):
         structured = StructuredOutputsParams(json=LABEL_JSON_SCHEMA)
     elif cfg.constraint == "regex":
         structured = StructuredOutputsParams(regex=LABEL_REGEX)
-    return SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, structured_outputs=structured)
+    return SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, structured_outputs=structured,
+                          logprobs=cfg.logprobs or None)
 
 
 class VLLMBackend:
@@ -70,10 +72,9 @@ class VLLMBackend:
         try:
             size = max(1, self.cfg.batch_size)
             for start in range(0, len(items), size):
+                # the sink commits each answer as the batch's outputs are booked: a kill loses
+                # at most the batch in flight
                 self._run_batch(engine, params, items[start:start + size], sink, stats)
-                flush = getattr(sink, "flush", None)
-                if flush:
-                    flush()  # one cache chunk per batch: a kill loses at most the batch in flight
         finally:
             stats.label_seconds += time.perf_counter() - started
 
@@ -93,6 +94,11 @@ class VLLMBackend:
                 p_tok, c_tok = p_tok + p, c_tok + c
                 checked = check_response(completion.text, completion.finish_reason)
                 if settle_response(item, checked, attempt, self.cfg.max_invalid_retries, stats, sink,
-                                   lambda: completion.text, p_tok, c_tok):
+                                   lambda: completion.text, p_tok, c_tok, lambda: _probs(completion)):
                     retry.append((item, attempt + 1, p_tok, c_tok))
             todo = retry
+
+
+def _probs(completion) -> dict | None:
+    tokens = vllm_tokens(completion)
+    return field_probs(tokens) if tokens else None
