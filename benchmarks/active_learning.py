@@ -150,12 +150,13 @@ def evaluate(models: dict, corpus: Corpus, test: np.ndarray) -> dict[str, float]
 
 
 def next_batch(strategy: str, models: dict, corpus: Corpus, labelled: np.ndarray, unlabelled: np.ndarray,
-               size: int, seed: int, random_share: float, candidates: int) -> np.ndarray:
+               size: int, seed: int, random_share: float, candidates: int, method: str = "entropy",
+               head_weights: dict[str, float] | None = None) -> np.ndarray:
     ids = [corpus.ids[i] for i in unlabelled]
     if strategy == "random":
         chosen = active.select_random(ids, size, seed)
     else:
-        scores = active.uncertainty(predict_probs(models, corpus, unlabelled))
+        scores = active.uncertainty(predict_probs(models, corpus, unlabelled), method, head_weights)
         if strategy == "uncertainty":
             chosen = active.select_uncertain(ids, scores, size, random_share, seed)
         else:
@@ -165,7 +166,8 @@ def next_batch(strategy: str, models: dict, corpus: Corpus, labelled: np.ndarray
 
 
 def simulate(corpus: Corpus, seed: int, strategies=STRATEGIES, start: int = 500, step: int = 250,
-             until: int = 2000, random_share: float = 0.1, candidates: int = 4) -> dict:
+             until: int = 2000, random_share: float = 0.1, candidates: int = 4, method: str = "entropy",
+             head_weights: dict[str, float] | None = None) -> dict:
     """One seed: {strategy: [{"labels": n, metrics...}, ...]} plus the split's sizes."""
     pool, test = split_articles(corpus, seed)
     ordered = pool[active._hash_order([corpus.ids[i] for i in pool], seed)]
@@ -182,7 +184,7 @@ def simulate(corpus: Corpus, seed: int, strategies=STRATEGIES, start: int = 500,
             taken = set(labelled.tolist())
             unlabelled = np.array([i for i in pool if i not in taken])
             batch = next_batch(strategy, models, corpus, labelled, unlabelled, min(step, until - len(labelled)),
-                               seed, random_share, candidates)
+                               seed, random_share, candidates, method, head_weights)
             assert not set(batch.tolist()) & taken  # never labels a paragraph twice
             labelled = np.concatenate([labelled, batch])
         curves[strategy] = curve
@@ -274,23 +276,29 @@ def main() -> None:
     p.add_argument("--until", type=int, default=2000)
     p.add_argument("--random-share", type=float, default=0.1)
     p.add_argument("--candidates", type=int, default=4, help="diverse: k-center over candidates × batch most uncertain")
+    p.add_argument("--uncertainty", choices=["entropy", "margin"], default="entropy")
+    p.add_argument("--head-weights", default="",
+                   help="how the heads' uncertainties combine, e.g. document_type=1,domain=0,educational_score=0 "
+                        "(default: equal)")
     p.add_argument("--out", type=Path, default=Path("active_learning_results"),
                    help="folder for results.json, table.md and curves.png")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
+    weights = {k: float(v) for k, v in (kv.split("=") for kv in args.head_weights.split(",") if kv)} or None
     corpus = load_corpus(args.input)
     runs = []
     for seed in range(args.seeds):
         t0 = time.perf_counter()
         runs.append(simulate(corpus, seed, STRATEGIES, args.start, args.step, args.until, args.random_share,
-                             args.candidates))
+                             args.candidates, args.uncertainty, weights))
         log.info("seed %d: pool %d, test %d rows (%d articles, %d clinical cases) in %.1f s", seed,
                  runs[-1]["pool"], runs[-1]["test"], runs[-1]["test_articles"], runs[-1]["test_clinical_cases"],
                  time.perf_counter() - t0)
     summary = summarise(runs)
     summary.update({"seeds": args.seeds, "start": args.start, "step": args.step, "until": args.until,
                     "random_share": args.random_share, "candidates": args.candidates, "input": str(args.input),
+                    "uncertainty": args.uncertainty, "head_weights": weights,
                     "elapsed_s": round(time.perf_counter() - started, 1),
                     "splits": [{k: r[k] for k in ("seed", "pool", "test", "test_articles", "test_clinical_cases")}
                                for r in runs]})

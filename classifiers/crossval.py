@@ -27,7 +27,9 @@ from pipeline.errors import UserError
 log = logging.getLogger(__name__)
 
 # The figures a fold reports (and the learning curve follows); higher is better except MAE.
-HEADLINE = ("type_f1", "clinical_case_f1", "domain_f1", "score_mae", "score_r", "type_acc", "type_kappa", "keep_f1")
+HEADLINE = ("type_f1", "clinical_case_f1", "domain_f1", "score_mae", "score_r", "type_acc", "type_kappa", "keep_f1",
+            "type_ece", "domain_ece")
+LOWER_IS_BETTER_EXTRA = ("type_ece", "domain_ece")
 LOWER_IS_BETTER = {"score_mae"}
 # How `--student auto` ranks students: the mean of these (MAE enters as 1 − MAE).
 SELECTION = ("type_f1", "clinical_case_f1", "domain_f1", "score_r", "score_mae")
@@ -38,9 +40,13 @@ def evaluate_predictions(preds: Predictions, truth: Examples) -> dict:
     MAE, r, ρ, keep F1) of predictions against labelled examples."""
     truth_score = [int(v) for v in truth.labels[EDUCATIONAL_SCORE.name]]
     return {
-        DOCUMENT_TYPE.name: classification_metrics(truth.labels[DOCUMENT_TYPE.name], preds.document_type,
-                                                   DOCUMENT_TYPE.classes),
-        DOMAIN.name: classification_metrics(truth.labels[DOMAIN.name], preds.domain, DOMAIN.classes),
+        DOCUMENT_TYPE.name: {**classification_metrics(truth.labels[DOCUMENT_TYPE.name], preds.document_type,
+                                                      DOCUMENT_TYPE.classes),
+                             "ece": expected_calibration_error(preds.document_type_scores,
+                                                               truth.labels[DOCUMENT_TYPE.name], DOCUMENT_TYPE.classes)},
+        DOMAIN.name: {**classification_metrics(truth.labels[DOMAIN.name], preds.domain, DOMAIN.classes),
+                      "ece": expected_calibration_error(preds.domain_scores, truth.labels[DOMAIN.name],
+                                                        DOMAIN.classes)},
         EDUCATIONAL_SCORE.name: {
             **score_metrics(truth_score, preds.educational_score),
             "as_classes": classification_metrics(truth.labels[EDUCATIONAL_SCORE.name], preds.score_class,
@@ -49,12 +55,31 @@ def evaluate_predictions(preds: Predictions, truth: Examples) -> dict:
     }
 
 
+def expected_calibration_error(scores: np.ndarray, truth: Sequence[str], classes: Sequence[str],
+                               bins: int = 10) -> float:
+    """ECE of the top-class probability: |accuracy − confidence| averaged over 10 equal-width
+    confidence bins, weighted by their share of rows (0 = calibrated)."""
+    if len(truth) == 0:
+        return 0.0
+    conf = scores.max(axis=1)
+    correct = np.array([classes[i] == t for i, t in zip(scores.argmax(axis=1), truth)], dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    return float(ece)
+
+
 def headline(m: dict) -> dict[str, float | None]:
     dt, dm, sc = m[DOCUMENT_TYPE.name], m[DOMAIN.name], m[EDUCATIONAL_SCORE.name]
     cc = dt["per_class"]["clinical_case"]
     return {"type_f1": dt["macro_f1"], "clinical_case_f1": cc["f1"] if cc["support"] else None,
             "domain_f1": dm["macro_f1"], "score_mae": sc["mae"], "score_r": sc["pearson"],
-            "type_acc": dt["accuracy"], "type_kappa": dt["kappa"], "keep_f1": sc["keep_f1"]}
+            "type_acc": dt["accuracy"], "type_kappa": dt["kappa"], "keep_f1": sc["keep_f1"],
+            "type_ece": dt.get("ece"), "domain_ece": dm.get("ece")}
 
 
 def selection_score(summary: dict) -> float:
@@ -226,7 +251,7 @@ def learning_curve(ex: Examples, fit: Fit, folds: list[tuple[list[int], list[int
                        **{k: v["mean"] for k, v in s.items()}})
         log.info("learning curve %.0f%% (%d labels): %s", 100 * frac, points[-1]["n_labels"],
                  {k: round(points[-1][k], 3) for k in ("type_f1", "domain_f1", "score_mae") if points[-1][k] is not None})
-    fits = {k: power_law(points, k) for k in HEADLINE if k not in ("type_kappa", "type_acc")}
+    fits = {k: power_law(points, k) for k in HEADLINE if k not in ("type_kappa", "type_acc", *LOWER_IS_BETTER_EXTRA)}
     return {"points": points, "power_law": fits,
             "note": "at_10x is an EXTRAPOLATION of a power law fitted to 4 points, not a measurement"}
 

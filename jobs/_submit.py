@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def stage_parser(stage) -> argparse.ArgumentParser:
     """An argparse parser with exactly the options of ``pmc-enrich <stage>``."""
     parser = argparse.ArgumentParser(prog=f"jobs/{stage.name}.py", description=stage.help)
-    if stage.creates_run:
+    if stage.out_option:
         parser.add_argument("--out", "-o", dest="run_dir", metavar="RUN_DIR", help="run directory to write")
     else:
         parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory")

@@ -184,3 +184,13 @@ def build(ctx) -> dict:
     d = ctx.cfg.decontaminate
     loaded = load_index(ctx.cfg) if d.enabled and d.benchmarks else None
     return build_decontaminate(ctx.spark, ctx.run, ctx.cfg, meta=ctx.meta(), loaded=loaded)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from jobs._submit import submit_main
+
+    submit_main("decontaminate", argv)
+
+
+if __name__ == "__main__":
+    main()

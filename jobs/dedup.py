@@ -28,7 +28,7 @@ from pipeline.dedup.batch import signature_batches
 from pipeline.dedup.keep import KEEP_RULE_DOC, MISSING_TIME, MISSING_YEAR
 from pipeline.dedup.lsh import s_curve_midpoint, s_curve_table
 from pipeline.rundir import RunDir, write_spark_table
-from pipeline.stage import read_table
+from pipeline.rundir import read_table
 from schemas import to_spark
 from schemas.dedup import DEDUP, DEDUP_ARTICLES, SIGNATURES
 
@@ -310,6 +310,9 @@ def build(ctx) -> dict:
     spark, run, cfg = ctx.spark, ctx.run, ctx.cfg
     d = cfg.dedup
     if not d.enabled:
+        # Earlier sidecars must not outlive the setting: later stages would still use them.
+        for table in ("dedup", "dedup_articles"):
+            shutil.rmtree(run.table(table), ignore_errors=True)
         log.info("dedup: disabled by config (dedup.enabled=false)")
         return {"disabled": True}
     version = _version(d)

@@ -41,7 +41,8 @@ from pipeline.emit.rows import build_rows
 from pipeline.emit.shards import (SHARD_INFOS, TMP_PREFIX, ShardInfo, partition_writer, sha256_file,
                                   write_empty_shard)
 from pipeline.emit.tokens import get_counter, get_tokenizer, tokenizer_digest
-from pipeline.rundir import RunDir, write_json_atomic
+from pipeline.errors import UserError
+from pipeline.rundir import RunDir, write_json_atomic, write_text_atomic
 from schemas import to_spark
 from schemas.variants import BUILT_ROWS, SHARD_ROWS, SPLITS
 
@@ -53,8 +54,12 @@ ARTICLE_FIELDS = ["article_id", "title", "journal", "year", "license", "commerci
                   "languages"]
 
 
-class EmitError(RuntimeError):
+class EmitError(UserError):
     """The run directory lacks what a recipe needs; the message says which stage to run."""
+
+
+class ShardCheckError(RuntimeError):
+    """The written shards fail a self-check (order, counts, files): a bug, never the user's."""
 
 
 def variant_table(name: str) -> str:
@@ -244,7 +249,7 @@ def _write_shards(sorted_rows, variant_dir: Path, cfg: PipelineConfig,
     infos = [r.asDict() for r in sorted_rows.mapInArrow(fn, to_spark(SHARD_INFOS)).collect()]
     errors = sorted(i["error"] for i in infos if i["error"])
     if errors:
-        raise EmitError(f"sorted rows out of order ({errors[0]}); refusing to write shards")
+        raise ShardCheckError(f"sorted rows out of order ({errors[0]}); refusing to write shards")
     shards: dict[str, list[dict]] = {}
     for group in sorted({i["group"] for i in infos} | set(required_groups)):
         mine = sorted((i for i in infos if i["group"] == group), key=lambda i: (i["partition"], i["shard"]))
@@ -252,7 +257,7 @@ def _write_shards(sorted_rows, variant_dir: Path, cfg: PipelineConfig,
         for i in mine:  # partitions hold contiguous, increasing ranges of the sort order
             if i["partition"] != last_part:
                 if last is not None and (i["first_key"], i["first_id"]) < last:
-                    raise EmitError(f"{group}: partition {i['partition']} starts before partition {last_part} "
+                    raise ShardCheckError(f"{group}: partition {i['partition']} starts before partition {last_part} "
                                     "ends; refusing to write shards")
                 last, last_part = (i["last_key"], i["last_id"]), i["partition"]
         files = [ShardInfo(path=i["path"], rows=i["rows"], tokens=i["tokens"], bytes=i["bytes"],
@@ -274,7 +279,7 @@ def _write_shards(sorted_rows, variant_dir: Path, cfg: PipelineConfig,
         on_disk = sorted(p.name for p in folder.iterdir())
         listed = sorted(Path(f["path"]).name for g, fs in shards.items() if g.startswith(f"{split}/") for f in fs)
         if on_disk != listed:
-            raise EmitError(f"{split}: files on disk {on_disk} differ from the shards the tasks reported")
+            raise ShardCheckError(f"{split}: files on disk {on_disk} differ from the shards the tasks reported")
     return shards
 
 
@@ -392,7 +397,7 @@ def emit_variant(spark, run: RunDir, cfg: PipelineConfig, recipe: Recipe, base, 
         for group, files in shards.items():
             rows_written = sum(s["rows"] for s in files)
             if rows_written != groups.get(group, {}).get("rows", 0):  # the writers lost or invented rows
-                raise EmitError(f"{recipe.name}/{group}: wrote {rows_written} rows, counted "
+                raise ShardCheckError(f"{recipe.name}/{group}: wrote {rows_written} rows, counted "
                                 f"{groups.get(group, {}).get('rows', 0)}")
         other = _write_other_formats(spark, tmp, shards, recipe.formats, cfg.emit.tokenizer, cfg)
         weights = group_weights({g: groups.get(g, {k: 0 for k in STAT_KEYS}) for g in shards})
@@ -427,7 +432,7 @@ def emit_variant(spark, run: RunDir, cfg: PipelineConfig, recipe: Recipe, base, 
         write_json_atomic(tmp / "mixture.json", mixture(recipe.name, recipe.upsample.mode,
                                                         {g: groups.get(g, {k: 0 for k in STAT_KEYS}) for g in shards},
                                                         recipe.formats, all_files))
-        (tmp / "README.md").write_text(render_card(manifest), encoding="utf-8")
+        write_text_atomic(tmp / "README.md", render_card(manifest))
         run.publish(tmp, variant_table(recipe.name),
                     {"rows": totals["rows"], "recipe_fingerprint": fingerprint, "tokens": totals["tokens"]})
     except BaseException:
@@ -441,7 +446,8 @@ def emit_variant(spark, run: RunDir, cfg: PipelineConfig, recipe: Recipe, base, 
 def _summary(manifest: dict[str, Any], skipped: bool) -> dict[str, Any]:
     return {"skipped": skipped, "fingerprint": manifest.get("fingerprint"), "totals": manifest["totals"],
             "splits": {s: {k: v for k, v in d.items() if k != "shards"} for s, d in manifest["splits"].items()},
-            "tokenizer": manifest["tokenizer"]}
+            "tokenizer": manifest["tokenizer"], "upsample_mode": manifest.get("upsample_mode", "copies"),
+            "formats": manifest.get("formats", ["parquet"]), "contamination": manifest.get("contamination")}
 
 
 def read_manifest(run: RunDir, name: str) -> dict[str, Any] | None:
@@ -474,10 +480,12 @@ def pending_recipes(run: RunDir, cfg: PipelineConfig, recipes: list[str] | None 
     return [r.name for r, _ in _load_recipes(cfg, recipes) if not _is_fresh(run, cfg, r, counter_name)]
 
 
-def run_emit(spark, run: RunDir, cfg: PipelineConfig, recipes: list[str] | None = None,
-             overwrite: bool = False, **_: Any) -> dict:
+def emit_recipes(spark, run: RunDir, cfg: PipelineConfig, recipes: list[str] | None = None,
+                 overwrite: bool = False, progress: bool = False) -> dict:
     """Emit every recipe in ``recipes`` (default ``cfg.emit.recipes``); skip complete variants
-    whose recipe/settings fingerprint is unchanged. Writes and returns ``reports/emit.json``."""
+    whose recipe/settings fingerprint is unchanged (a new recipe emits only itself). Returns the figures."""
+    from pipeline.progress import progress as show_progress
+
     loaded = _load_recipes(cfg, recipes)
     for leftover in run.root.glob(".tmp-variants_*") if run.root.exists() else []:
         shutil.rmtree(leftover, ignore_errors=True)  # a killed emit's partial variant
@@ -499,23 +507,19 @@ def run_emit(spark, run: RunDir, cfg: PipelineConfig, recipes: list[str] | None 
         base = base.persist()
         versions = _versions(run)
         try:
-            for recipe, source in todo:
-                manifest = emit_variant(spark, run, cfg, recipe, base, source, versions, contamination)
-                results[recipe.name] = _summary(manifest, False)
+            with show_progress(len(todo), "recipe", "emit", mode=None if progress else "off") as bar:
+                for recipe, source in todo:
+                    manifest = emit_variant(spark, run, cfg, recipe, base, source, versions, contamination)
+                    results[recipe.name] = _summary(manifest, False)
+                    bar.update(1)
         finally:
             base.unpersist()
-
-    report = {"stage": "emit", "run": str(run.root), "seed": cfg.emit.seed, "variants": results}
-    write_json_atomic(run.report("emit"), report)
-    return report
+    return {"seed": cfg.emit.seed, "variants": results}
 
 
 def build(ctx) -> dict:
     """Stage entry (pipeline.stage runner): it has already decided the stage must run."""
-    figures = dict(run_emit(ctx.spark, ctx.run, ctx.cfg, overwrite=ctx.overwrite))
-    for key in ("stage", "skipped", "elapsed_s"):
-        figures.pop(key, None)
-    return figures
+    return emit_recipes(ctx.spark, ctx.run, ctx.cfg, overwrite=ctx.overwrite, progress=ctx.progress)
 
 
 def main(argv: list[str] | None = None) -> None:

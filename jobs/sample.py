@@ -16,7 +16,7 @@ from pipeline import sampling
 from pipeline.config import SampleConfig
 from pipeline.errors import UserError
 from pipeline.rundir import RunDir
-from pipeline.stage import read_table
+from pipeline.rundir import read_table
 from schemas import to_spark
 from schemas.sample import DERIVED, SAMPLE
 
@@ -186,7 +186,7 @@ def _active_round(ctx, derived, scfg: SampleConfig) -> dict:
         labelled_texts = [r["text"] for r in labelled.orderBy("paragraph_id").limit(50_000).select("text").collect()]
     chosen = choose(scfg.strategy, ids, [r["text"] for r in candidates], context_from_columns(context), student,
                     target, random_share=scfg.random_share, method=scfg.uncertainty, seed=scfg.seed,
-                    candidates=scfg.candidates, labelled_texts=labelled_texts)
+                    candidates=scfg.candidates, head_weights=scfg.head_weights, labelled_texts=labelled_texts)
     picked = ctx.spark.createDataFrame([(ids[i], why) for i, why in chosen], "paragraph_id string, strategy string")
     new = (derived.join(F.broadcast(picked), "paragraph_id")
            .withColumn("round", F.lit(this_round).cast("int")).select(*SAMPLE.names))
@@ -202,6 +202,7 @@ def _active_round(ctx, derived, scfg: SampleConfig) -> dict:
     return {
         "strategy": scfg.strategy, "round": this_round, "seed": scfg.seed, "size": scfg.size,
         "fraction": scfg.fraction, "random_share": scfg.random_share, "uncertainty": scfg.uncertainty,
+        "head_weights": scfg.head_weights,
         "labelled_before": n_labelled, "pool": n_pool, "scored": len(ids), "target": target, "new": len(chosen),
         "carried": sum(v for (rnd, _), v in written.items() if rnd != this_round),
         "sampled": sum(written.values()),

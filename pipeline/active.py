@@ -49,6 +49,8 @@ def uncertainty(head_probs: Mapping[str, np.ndarray], method: str = "entropy",
         raise ValueError("no head probabilities given")
     names = sorted(head_probs)
     w = np.array([float((weights or {}).get(n, 1.0)) for n in names])
+    if w.sum() <= 0:
+        raise ValueError("head weights must leave at least one head with a weight > 0")
     stacked = np.stack([head_uncertainty(head_probs[n], method) for n in names], axis=1)
     return stacked @ (w / w.sum())
 

@@ -58,6 +58,7 @@ def student_features(student, texts: Sequence[str], context: Mapping[str, Sequen
 
 def choose(strategy: str, ids: Sequence[str], texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None,
            student, size: int, *, random_share: float, method: str, seed: int, candidates: int = 4,
+           head_weights: Mapping[str, float] | None = None,
            labelled_texts: Sequence[str] = (), labelled_context: Mapping[str, Sequence[Any]] | None = None
            ) -> list[tuple[int, str]]:
     """(row index, strategy) for ``size`` rows of the candidates."""
@@ -66,7 +67,7 @@ def choose(strategy: str, ids: Sequence[str], texts: Sequence[str], context: Map
     if not ids or size <= 0:
         return []
     probs = head_probabilities(student, texts, context)
-    scores = active.uncertainty(probs, method)
+    scores = active.uncertainty(probs, method, head_weights)
     if strategy == "uncertainty":
         return active.select_uncertain(ids, scores, size, random_share, seed)
     features = student_features(student, texts, context, probs)

@@ -301,7 +301,14 @@ def connect(run: RunDir, rebuild_if_stale: bool = True) -> duckdb.DuckDBPyConnec
     require_run(run)
     path = run.root / CATALOG_FILE
     if rebuild_if_stale and _stale(run, path):
-        build_catalog(run)
+        try:
+            build_catalog(run)
+        except PermissionError as exc:
+            # A run someone else owns (read-only): the same views, in memory, for this session only.
+            log.warning("catalog: cannot write %s (%s); using in-memory views", path, exc)
+            con = duckdb.connect()
+            define_views(con, run)
+            return con
     return duckdb.connect(str(path), read_only=True, config={"file_search_path": str(run.root)})
 
 

@@ -66,7 +66,6 @@ COLUMNS: dict[str, dict[str, str]] = {
         "doi": "DOI, when the article has one.",
         "title": "Article title.",
         "license_url": "Licence URL as written in the article.",
-        "language": "Article's declared main language (ISO 639-1).",
         "language": "Article's main language (ISO 639-1): declared, else that of its most confident words.",
         "languages": "Every language the article is written in (sorted ISO 639-1): declared xml:lang of the "
                      "article, trans-abstracts and sub-articles, plus languages enough confident text supports.",
@@ -137,7 +136,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
     "paragraph_facts": {
         "languages": "Every language of the paragraph's article (articles.languages).",
-        "article_language": "Article's declared main language (articles.language).",
+        "article_language": "Article's main language (articles.language).",
         "title": "Article title.",
         "is_duplicate": "Dedup: dropped as a copy of another paragraph (null when dedup has not run).",
         "dedup_match": "Dedup: unique | kept | exact | near.",

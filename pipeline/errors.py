@@ -34,7 +34,7 @@ class NotARunError(UserError):
     """A folder that holds no pmc-enrich run."""
 
     def __init__(self, path: object):
-        super().__init__(f"{path}: not a pmc-enrich run directory (no ingest output in it)",
+        super().__init__(f"{path}: not a pmc-enrich run directory (no stage has written to it)",
                          hint="give the folder that `pmc-enrich ingest --out` or `run` wrote, or run "
                               "`pmc-enrich ingest INPUT... --out DIR` first")
 

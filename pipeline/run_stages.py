@@ -5,6 +5,7 @@ resumes where it stopped and a changed setting redoes that stage and everything 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, Callable
 from pipeline.errors import UserError
 from pipeline.rundir import RunDir, write_json_atomic
 from pipeline.stage import run_stage
+from pipeline.rounds import ROUND_STAGES
 from pipeline.stages import STAGE_NAMES, STAGES
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,11 @@ def selected_stages(cfg, names: list[str] | None) -> list:
     return wanted
 
 
+def _rounds_wanted(cfg) -> bool:
+    """Active-learning rounds (pipeline.rounds) when the config asks for more than one round or a budget."""
+    return cfg.label.rounds > 1 or cfg.label.budget is not None
+
+
 def _decontaminate_wanted(cfg) -> bool:
     section = getattr(cfg, "decontaminate", None)
     return bool(section is not None and getattr(section, "benchmarks", None) and getattr(section, "enabled", True))
@@ -78,10 +85,19 @@ def run_pipeline(cfg, *, stages: list[str] | None = None, overwrite: bool = Fals
 
     summary: dict[str, Any] = {"run": str(run.root), "stages": {}}
     started = time.monotonic()
+    with_rounds = _rounds_wanted(cfg) and {"sample", "label", "train"} <= {s.name for s in chosen}
     for k, stage in enumerate(chosen, 1):
         log.info("run: stage %d/%d %s", k, len(chosen), stage.name)
-        report = run_stage(stage, cfg, overwrite=overwrite, progress=progress, spark_factory=shared_spark,
-                           extras=extras)
+        if with_rounds and stage.name in ROUND_STAGES:
+            if stage.name == "sample":  # the active-learning loop owns sample → label → train
+                from pipeline.rounds import run_rounds
+
+                summary["rounds"] = run_rounds(cfg, overwrite=overwrite, progress=progress,
+                                               spark_factory=shared_spark, extras=extras)
+            report = json.loads(run.report(stage.name).read_text())
+        else:
+            report = run_stage(stage, cfg, overwrite=overwrite, progress=progress, spark_factory=shared_spark,
+                               extras=extras)
         summary["stages"][stage.name] = {"status": "skipped" if report.get("skipped") else "done",
                                          "elapsed_s": report.get("elapsed_s"),
                                          "fingerprint": report.get("fingerprint")}

@@ -8,6 +8,7 @@ a rerun skips finished stages and cleans up temporaries left by a killed run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -75,29 +77,49 @@ class RunDir:
                 shutil.rmtree(child, ignore_errors=True)
 
 
-def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
-def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], **kwargs: Any) -> None:
-    """Write one Parquet file via a temp file + rename, zstd by default."""
+def file_mode() -> int:
+    """What a plain file gets under the process umask (0644 under umask 022): temp files are created
+    0600, so every atomic writer sets this before the rename."""
+    return 0o666 & ~_umask()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is given the umask's mode and renamed
+    onto ``path`` (readers never see half a file), on failure removed. The one atomic file writer."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs.setdefault("compression", "zstd")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        pq.write_table(table, tmp, **kwargs)
+        yield Path(tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], **kwargs: Any) -> None:
+    """Write one Parquet file atomically, zstd by default."""
+    kwargs.setdefault("compression", "zstd")
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **kwargs)
 
 
 def write_spark_table(df, run: RunDir, name: str, meta: dict[str, Any] | None = None,
@@ -113,3 +135,23 @@ def write_spark_table(df, run: RunDir, name: str, meta: dict[str, Any] | None = 
     tmp = run.tmp_path(name)
     df.write.option("compression", "zstd").parquet(str(tmp))
     return run.publish(tmp, name, meta)
+
+
+def read_table(spark, run: RunDir, table: str):
+    """A complete run table as a Spark DataFrame (the one reader of run tables on Spark)."""
+    from pipeline.errors import UserError
+
+    if not run.is_complete(table):
+        raise UserError(f"{run.table(table)} is missing or incomplete")
+    return spark.read.parquet(str(run.table(table)))
+
+
+def read_table_arrow(run: RunDir, table: str, columns: list[str] | None = None) -> pa.Table:
+    """A complete run table as an Arrow table (driver side, small tables or chosen columns)."""
+    import pyarrow.dataset as ds
+
+    from pipeline.errors import UserError
+
+    if not run.is_complete(table):
+        raise UserError(f"{run.table(table)} is missing or incomplete")
+    return ds.dataset(str(run.table(table)), format="parquet", exclude_invalid_files=True).to_table(columns=columns)

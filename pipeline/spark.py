@@ -5,7 +5,7 @@ environment's SparkConf) that master wins unless the config names one explicitly
 
 The console stays readable: the driver JVM starts with a quiet log4j2 configuration (no banners,
 no start-up noise; ``pipeline.spark_console``) unless ``--verbose`` or ``spark.log_level`` asks for
-Spark's own lines, and Spark's ``\r`` progress bar is only drawn on a terminal.
+Spark's own lines, and Spark's ``\\r`` progress bar is only drawn on a terminal.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from pipeline.rundir import write_text_atomic
+
 QUIET_LEVELS = ("WARN", "ERROR", "FATAL", "OFF")
 LOG4J_OPTION = "-Dlog4j.configurationFile="
 
@@ -65,9 +67,7 @@ def write_quiet_config(folder: Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"log4j2-{hashlib.sha1(text.encode()).hexdigest()[:12]}.properties"
     if not path.exists() or path.read_text() != text:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     return path
 
 

@@ -26,6 +26,7 @@ The build function lives in ``jobs/<stage>.py`` (``build(ctx) -> figures``) and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.errors import MissingStageError, NotARunError, UserError
-from pipeline.rundir import MARKER, RunDir, write_json_atomic
+from pipeline.rundir import MARKER, RunDir, read_table, read_table_arrow, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +72,24 @@ class Stage:
     build: str  # "module:function" taking a StageContext, returning a dict of figures
     needs: tuple[str, ...] = ()  # tables that must be complete
     uses: tuple[str, ...] = ()  # tables used when complete (their fingerprints count then)
-    writes: tuple[str, ...] = ()  # tables published by the build (markers stamped with the fingerprint)
+    writes: tuple[str, ...] = ()  # tables the build may publish (markers stamped with the fingerprint)
     files: tuple[str, ...] = ()  # plain files the build writes, relative to the run (must exist after it)
     section: str | None = None  # config section whose values the output depends on
     settings: Callable[[Any], dict] | None = None  # extra settings the output depends on (cfg → dict)
     options: tuple[Option, ...] = ()
     spark: bool = True  # needs a SparkSession
-    creates_run: bool = False  # may start from an empty run directory (ingest)
+    creates_run: bool = False  # may start from an empty or missing run directory (ingest, label)
+    out_option: bool = False  # the command takes the run directory as --out (ingest) rather than RUN_DIR
     redo: str = "rebuild"  # what a changed fingerprint does: "rebuild" or "refuse"
     version: str = "1"  # bump when the build's output changes for the same settings
-    writes_fn: Callable[[Any], tuple[str, ...]] | None = None  # writes that depend on the config (emit)
+    writes_fn: Callable[[Any], tuple[str, ...]] | None = None  # the writes of this config, when they vary
     uses_fn: Callable[[Any], tuple[str, ...]] | None = None  # inputs that depend on the config (variants)
     summary: tuple[str, ...] = ()  # figures printed by the standalone command
     validate: Callable[[Any], None] | None = None  # stage-specific config checks (raise UserError)
     render: Callable[[dict], str] | None = None  # the standalone command's text summary of the figures
 
     def outputs(self, cfg) -> tuple[str, ...]:
-        return self.writes + (self.writes_fn(cfg) if self.writes_fn else ())
+        return self.writes_fn(cfg) if self.writes_fn else self.writes
 
     def build_fn(self) -> Callable[["StageContext"], dict]:
         module, _, attr = self.build.partition(":")
@@ -197,27 +199,12 @@ class StageContext:
         return self.run.publish(tmp, table, self.meta(**meta))
 
 
-def read_table(spark, run: RunDir, table: str):
-    if not run.is_complete(table):
-        raise UserError(f"{run.table(table)} is missing or incomplete")
-    return spark.read.parquet(str(run.table(table)))
-
-
-def read_table_arrow(run: RunDir, table: str, columns: list[str] | None = None):
-    import pyarrow.dataset as ds
-
-    if not run.is_complete(table):
-        raise UserError(f"{run.table(table)} is missing or incomplete")
-    dataset = ds.dataset(str(run.table(table)), format="parquet", exclude_invalid_files=True)
-    return dataset.to_table(columns=columns)
-
-
 # ------------------------------------------------------------------------------- runner
 
 
-def producers(stages: list[Stage], cfg=None) -> dict[str, str]:
-    """table → the stage that writes it."""
-    return {t: s.name for s in stages for t in (s.outputs(cfg) if cfg is not None else s.writes)}
+def producers(stages: list[Stage]) -> dict[str, str]:
+    """table → the stage that can write it (``writes`` lists every table a stage may publish)."""
+    return {t: s.name for s in stages for t in s.writes}
 
 
 def check_preconditions(stage: Stage, run: RunDir, cfg, producer_of: dict[str, str]) -> None:
@@ -225,8 +212,8 @@ def check_preconditions(stage: Stage, run: RunDir, cfg, producer_of: dict[str, s
         if not run.root.is_dir():
             raise UserError(f"{run.root}: no such run directory",
                             hint="give the folder that `pmc-enrich ingest --out` or `run` wrote")
-        if not any(run.is_complete(t) for t in ("paragraphs", "articles")) and stage.needs:
-            raise NotARunError(run.root)
+        if stage.needs and not run.reports.is_dir() and not any(run.is_complete(t) for t in stage.needs):
+            raise NotARunError(run.root)  # nothing any stage wrote: the wrong folder, most likely
     for table in stage.needs:
         if not run.is_complete(table):
             raise MissingStageError(table, producer_of.get(table, table), run.root)
@@ -266,7 +253,7 @@ def run_stage(stage: Stage, cfg, *, stages: list[Stage] | None = None, overwrite
     if not cfg.out:
         raise UserError("no run directory: give RUN_DIR (or `out` in the config)")
     run = RunDir(cfg.out)
-    check_preconditions(stage, run, cfg, producers(stages or STAGES, cfg))
+    check_preconditions(stage, run, cfg, producers(stages or STAGES))
     if stage.validate:
         stage.validate(cfg)
     inputs = input_fingerprints(stage, run, cfg)
@@ -287,7 +274,12 @@ def run_stage(stage: Stage, cfg, *, stages: list[Stage] | None = None, overwrite
     ctx = StageContext(stage=stage, run=run, cfg=cfg, fingerprint=fp, overwrite=overwrite, progress=progress,
                        spark_factory=spark_factory, extras=dict(extras or {}))
     started = time.monotonic()
-    figures = stage.build_fn()(ctx) or {}
+    with contextlib.ExitStack() as stack:
+        if stage.spark and progress:
+            from pipeline.progress import spark_progress
+
+            stack.enter_context(spark_progress(ctx.spark, stage.name))  # tasks done/total of what runs
+        figures = stage.build_fn()(ctx) or {}
     elapsed = round(time.monotonic() - started, 2)
     for table in stage.outputs(cfg):
         _stamp(run, table, fp, stage.name)

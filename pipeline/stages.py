@@ -98,25 +98,28 @@ def _train_settings(cfg) -> dict:
     return {"labels": file_digest(cfg.train.labels), "unlabelled": file_digest(cfg.train.cascade.unlabelled)}
 
 
-def _recipes(cfg) -> list:
-    from pipeline.emit.recipe import load_recipe
-
-    return [load_recipe(name, cfg.emit.recipe_dirs) for name in cfg.emit.recipes]
-
-
 def _emit_settings(cfg) -> dict:
-    return {"recipes": [r.model_dump(mode="json") for r in _recipes(cfg)]}
+    from pipeline.emit.recipe import recipes_fingerprint
+
+    return {"recipes": recipes_fingerprint(cfg)}
 
 
 def _emit_writes(cfg) -> tuple[str, ...]:
-    return tuple(f"variants/{r.name}" for r in _recipes(cfg))
+    from pipeline.emit.recipe import recipe_names
+
+    return tuple(f"variants/{name}" for name in recipe_names(cfg))
 
 
 ALL_TABLES = INGEST_TABLES + ("dedup", "dedup_articles", "contamination", "sample", "labels", "model",
                               "annotations")
 
-SET = Option("sets", "Override any config key: --set dedup.threshold=0.85 (repeatable).", flags=("--set",),
-             multiple=True)
+
+
+def _whole_run_stage(name: str, help_: str, build: str, output: str) -> Stage:
+    """A stage over every table of the run (catalog, report): redone when any of them changed."""
+    return Stage(name=name, help=help_, build=build, needs=("articles", "paragraphs"),
+                 uses=tuple(t for t in ALL_TABLES if t not in ("articles", "paragraphs")), uses_fn=_emit_writes,
+                 files=(output,), spark=False)
 
 STAGES: list[Stage] = [
     Stage(
@@ -128,6 +131,7 @@ STAGES: list[Stage] = [
         section="ingest",
         settings=_ingest_settings,
         creates_run=True,
+        out_option=True,
         redo="refuse",
         validate=_check_ingest,
         render=ingest_summary,
@@ -144,6 +148,7 @@ STAGES: list[Stage] = [
         build="jobs.dedup:build",
         needs=("paragraphs",),
         uses=("articles",),
+        writes=("dedup", "dedup_articles"),
         writes_fn=lambda cfg: ("dedup", "dedup_articles") if cfg.dedup.enabled else (),
         section="dedup",
         options=(
@@ -169,7 +174,13 @@ STAGES: list[Stage] = [
                    "repeatable.", key="decontaminate.benchmarks", flags=("--benchmark",), multiple=True,
                    is_path=True),
             Option("ngram", "Word n-gram size (default 13).", key="decontaminate.ngram", type=int),
+            Option("min_ngrams", "Flag a paragraph sharing at least this many n-grams with one item.",
+                   key="decontaminate.min_ngrams", type=int),
+            Option("min_overlap", "... and at least this share of its own n-grams.", key="decontaminate.min_overlap",
+                   type=float),
+            Option("format", "Benchmark file format (default: from the file).", key="decontaminate.format"),
         ),
+        summary=("plan", "benchmark_items", "index_ngrams", "paragraphs_flagged", "articles_flagged"),
     ),
     Stage(
         name="sample",
@@ -186,7 +197,13 @@ STAGES: list[Stage] = [
             Option("min_tokens", "Drop paragraphs under this many estimated tokens (default 64, as the paper).",
                    key="sample.min_tokens", type=int),
             Option("floor", "Minimum rows per non-empty stratum (default 5).", key="sample.floor", type=int),
+            Option("strategy", "stratified (a first round) | uncertainty (where the student is least sure) | "
+                   "diverse (spread over the student's features).", key="sample.strategy",
+                   choices=("stratified", "uncertainty", "diverse")),
+            Option("random_share", "Share of an active batch drawn at random (default 0.1).",
+                   key="sample.random_share", type=float),
         ),
+        version="2",  # round and strategy columns
         summary=("paragraphs", "eligible", "sampled", "n_strata"),
     ),
     Stage(
@@ -194,11 +211,13 @@ STAGES: list[Stage] = [
         help="LLM labels under the rubric for the sampled paragraphs (vLLM offline, any OpenAI-compatible "
              "server, or an existing labels file) → labels/; answers are cached, so a rerun pays nothing twice.",
         build="jobs.label:build",
+        version="2",  # probabilities, round and strategy columns
         uses=("sample",),
         writes=("labels",),
         section="label",
         settings=_label_settings,
         validate=_check_label,
+        creates_run=True,  # labelling a file (--input) needs no ingest
         spark=False,
         options=(
             Option("backend", "vllm | openai | import.", key="label.backend", flags=("--backend", "-b"),
@@ -236,6 +255,7 @@ STAGES: list[Stage] = [
         writes=("model",),
         section="train",
         settings=_train_settings,
+        spark=False,  # Spark only to draw the cascade's unlabelled pool: started on first use
         validate=_check_train,
         options=(
             Option("labels", "Label file (JSONL/Parquet) instead of RUN_DIR/labels/.", key="train.labels",
@@ -267,7 +287,8 @@ STAGES: list[Stage] = [
     ),
     Stage(
         name="emit",
-        help="Filter, upsample and shard each recipe's variant → variants/<recipe>/<split>/ + manifest.json.",
+        help="Filter, upsample and shard each recipe's variant → variants/<recipe>/<split>/train-*.parquet "
+             "(+ the recipe's other formats) with README.md (dataset card), manifest.json and mixture.json.",
         build="jobs.emit:build",
         needs=("paragraphs", "articles"),
         uses=("dedup", "dedup_articles", "annotations", "contamination", "labels", "model"),
@@ -278,29 +299,14 @@ STAGES: list[Stage] = [
             Option("recipes", "Recipe name (configs/recipes/<NAME>.yaml) or YAML file; repeatable.",
                    key="emit.recipes", flags=("--recipe", "-r"), multiple=True),
             Option("seed", "Seed of the deterministic global shuffle.", key="emit.seed", type=int),
-            Option("tokenizer", "Tokenizer for token counts.", key="emit.tokenizer"),
+            Option("tokenizer", "The trainer's tokenizer (a tokenizer.json or its folder) for token counts and "
+                   "tokenized outputs; or auto | minilm | regex.", key="emit.tokenizer"),
         ),
     ),
-    Stage(
-        name="catalog",
-        help="RUN_DIR/catalog.duckdb: DuckDB views over every table of the run.",
-        build="pipeline.stages:build_catalog",
-        needs=("articles", "paragraphs"),
-        uses=tuple(t for t in ALL_TABLES if t not in ("articles", "paragraphs")),
-        files=("catalog.duckdb",),
-        uses_fn=_emit_writes,
-        spark=False,
-    ),
-    Stage(
-        name="report",
-        help="RUN_DIR/reports/report.html: one self-contained page with the run's figures.",
-        build="pipeline.stages:build_report",
-        needs=("articles", "paragraphs"),
-        uses=tuple(t for t in ALL_TABLES if t not in ("articles", "paragraphs")),
-        files=("reports/report.html",),
-        uses_fn=_emit_writes,
-        spark=False,
-    ),
+    _whole_run_stage("catalog", "RUN_DIR/catalog.duckdb: DuckDB views over every table of the run.",
+                     "pipeline.stages:build_catalog", "catalog.duckdb"),
+    _whole_run_stage("report", "RUN_DIR/reports/report.html: one self-contained page with the run's figures.",
+                     "pipeline.stages:build_report", "reports/report.html"),
 ]
 
 STAGE_NAMES = [s.name for s in STAGES]

@@ -67,6 +67,10 @@ def test_train_on_run_labels_uses_run_context_then_annotate(spark, run_copy, ref
     assert report["labeller"] == ["reference-llm"] and report["prompt_version"] == ["rubric-v1"]
     assert report["students"]["fasttext"]["features"]["context"] == ["section", "zone", "article_type"]
     assert '"zone"' in card
+    # Grouped CV by the run's articles (article_id joined from paragraphs/), collections from their sources.
+    assert report["group_column"] == "article_id" and report["evaluation"]["groups"] == "article"
+    by = report["students"]["fasttext"]["by_collection"]
+    assert sum(v["n"] for v in by.values()) == n and set(by) <= {"pmc_bulk", "elife", "scielo", "europe_pmc", "other"}
     ann = run_annotate(spark, run_copy, test_config())
     assert ann["context_features"] == ["article_type", "section", "zone"]
     assert ann["rows"] == pq.read_table(run_copy.table("annotations"), columns=["paragraph_id"]).num_rows

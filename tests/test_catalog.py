@@ -218,3 +218,17 @@ def test_catalog_of_a_run_without_variants(tmp_path):
     names = build_catalog(run)["objects"]
     assert "variant_rows" not in names and "paragraph_facts" in names
     assert query(run, "SELECT count(*) FROM variants")[1] == [(0,)]
+
+
+def test_query_on_a_read_only_run_uses_views_in_memory(tmp_path, monkeypatch):
+    import pipeline.catalog as catalog
+
+    run = make_tiny_run(tmp_path / "run")
+
+    def unwritable(*args, **kwargs):  # what mkstemp raises in a folder we may not write to
+        raise PermissionError(13, "Permission denied", str(run.root))
+
+    # (Tests run as root here, so a chmod-ed folder would still be writable: refuse the write instead.)
+    monkeypatch.setattr(catalog.tempfile, "mkstemp", unwritable)
+    assert query(run, "SELECT count(*) FROM paragraph_facts WHERE NOT is_duplicate")[1] == [(12,)]
+    assert not (run.root / CATALOG_FILE).exists()

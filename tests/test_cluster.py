@@ -29,7 +29,7 @@ DEDUP_TABLES = ("dedup", "dedup_articles")
 # The local fixture's Spark settings (tests/conftest.py), so both sides plan the same partitions.
 SPARK = {"shuffle_partitions": 4, "show_progress": False, "log_level": "WARN"}
 # A small fastText student: the test is about where it runs, not how good it is.
-TRAIN = {"student": "fasttext", "fasttext": {"epoch": 5, "bucket": 20000}}
+TRAIN = {"student": "fasttext", "fasttext": {"epoch": 5, "bucket": 20000}, "cv_folds": 2, "learning_curve": False}
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +45,29 @@ def cluster_config(cluster, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def student_dir(spark, reference_labels, tmp_path_factory) -> Path:
     """A fastText student trained once on the reference labels, shared by both sides."""
-    from jobs.train import run_train
     from pipeline.config import PipelineConfig
     from pipeline.rundir import RunDir
+    from pipeline.stage import run_stage
+    from pipeline.stages import BY_NAME
 
     run = RunDir(tmp_path_factory.mktemp("model-run"))
-    run_train(spark, run, PipelineConfig(train=TRAIN), labels=str(reference_labels))
+    cfg = PipelineConfig(out=str(run.root), train={**TRAIN, "labels": str(reference_labels)})
+    run_stage(BY_NAME["train"], cfg, spark_factory=lambda: spark)
     return run.table("model")
+
+
+def _run_locally(stage: str, spark, run, config: Path, **overrides) -> None:
+    """The same stage in this process, on the local session, with the cluster's config."""
+    from pipeline.config import load_config
+    from pipeline.stage import run_stage
+    from pipeline.stages import BY_NAME
+
+    cfg = load_config(config, {"out": str(run.root), **overrides})
+    run_stage(BY_NAME[stage], cfg, spark_factory=lambda: spark)
+
+
+def _figures(run_root: Path, stage: str) -> dict:
+    return json.loads((run_root / "reports" / f"{stage}.json").read_text())["figures"]
 
 
 def _ingest_args(sample_dir: Path, out: Path, config: Path) -> list[str]:
@@ -82,37 +98,30 @@ def cluster_run(cluster, pyfiles, cluster_config, sample_dir, tmp_path_factory) 
 
 
 def test_ingest_on_cluster_matches_local(cluster_run, ingested_run):
-    report = json.loads((cluster_run / "reports" / "ingest.json").read_text())
-    assert report["inputs"]["units_parsed"] == 4  # really parsed here, not skipped as complete
+    assert _figures(cluster_run, "ingest")["inputs"]["units_parsed"] == 4  # really parsed, not skipped
     rows = {t: assert_same_table(cluster_run / t, ingested_run.table(t), t, file_level=True) for t in INGEST_TABLES}
     assert rows["articles"] > 150 and rows["paragraphs"] > 5000
 
 
 def test_dedup_on_cluster_matches_local(cluster, pyfiles, cluster_config, cluster_run, run_copy, spark, tmp_path):
-    from jobs.dedup import run_dedup
-    from pipeline.config import load_config
-
     apps = _apps(cluster)
     text = cluster.run(REPO / "jobs" / "dedup.py", str(cluster_run), "--config", str(cluster_config),
                        log=tmp_path / "dedup.log", cwd=tmp_path, py_files=pyfiles)
     _assert_ran_on_cluster(cluster, text, apps)
-    run_dedup(spark, run_copy, load_config(cluster_config))
+    _run_locally("dedup", spark, run_copy, cluster_config)
     for t in DEDUP_TABLES:
         assert_same_table(cluster_run / t, run_copy.table(t), t, file_level=True)
 
 
 def test_annotate_on_cluster_matches_local(cluster, pyfiles, cluster_config, cluster_run, student_dir, run_copy,
                                            spark, tmp_path):
-    from jobs.annotate import run_annotate
-    from pipeline.config import load_config
-
     apps = _apps(cluster)
     text = cluster.run(REPO / "jobs" / "annotate.py", str(cluster_run), "--model", str(student_dir),
                        "--config", str(cluster_config), log=tmp_path / "annotate.log", cwd=tmp_path, py_files=pyfiles)
     _assert_ran_on_cluster(cluster, text, apps)
-    run_annotate(spark, run_copy, load_config(cluster_config), model=str(student_dir))
+    _run_locally("annotate", spark, run_copy, cluster_config, **{"annotate.model": str(student_dir)})
     n = assert_same_table(cluster_run / "annotations", run_copy.table("annotations"), "annotations", file_level=True)
-    assert n == json.loads((cluster_run / "reports" / "ingest.json").read_text())["paragraphs"]
+    assert n == _figures(cluster_run, "ingest")["paragraphs"]
 
 
 def _tasks_running(worker_dir: Path, skip_apps: set[str] = frozenset()) -> int:

@@ -146,3 +146,15 @@ def test_auto_plans_by_hardware_and_picks_the_annotator_per_device():
         plan_students("xgboost")
     pick = pick_annotators({"fasttext": 0.70, "linear": 0.72, "transformer": 0.80, "distilled": 0.78}, gpu)
     assert pick["cpu"] == "distilled" and pick["gpu"] == "transformer" and "0.800" in pick["reason"]
+
+
+def test_expected_calibration_error_on_known_values():
+    from classifiers.crossval import expected_calibration_error
+
+    classes = ("a", "b")
+    scores = np.array([[0.9, 0.1]] * 10)
+    assert expected_calibration_error(scores, ["a"] * 9 + ["b"], classes) == pytest.approx(0.0)
+    assert expected_calibration_error(scores, ["a"] * 5 + ["b"] * 5, classes) == pytest.approx(0.4)
+    two = np.array([[0.6, 0.4]] * 4 + [[0.95, 0.05]] * 4)
+    # bin 0.6: accuracy 0.5 vs 0.6; bin 0.95: accuracy 1.0 vs 0.95 → (0.1 + 0.05) / 2
+    assert expected_calibration_error(two, ["a", "a", "b", "b"] + ["a"] * 4, classes) == pytest.approx(0.075)

@@ -36,7 +36,7 @@ def student(spark, reference_labels, tmp_path_factory) -> Path:
 
     run = RunDir(tmp_path_factory.mktemp("det-model"))
     cfg = PipelineConfig(train={"student": "fasttext", "labels": str(reference_labels),
-                                "fasttext": {"epoch": 5, "bucket": 20000}})
+                                "fasttext": {"epoch": 5, "bucket": 20000}, "cv_folds": 2, "learning_curve": False})
     run_stage("train", spark, config_for(run, cfg))
     return run.table("model")
 

@@ -169,14 +169,15 @@ def emitted_tiny_run(spark) -> RunDir:
         import shutil
         import tempfile
 
-        from jobs.emit import run_emit
+        from stagetools import config_for, figures
 
         base = Path(tempfile.mkdtemp(prefix="pmc-enrich-emit-"))
         atexit.register(shutil.rmtree, base, True)
         run = make_tiny_run(base / "run")
         recipe_file = base / "clinical-paragraphs.yaml"
         recipe_file.write_text(PARAGRAPH_RECIPE)
-        report = run_emit(spark, run, small_shards_config(), recipes=SHARED_RECIPES + [str(recipe_file)])
+        report = figures("emit", spark, config_for(run, small_shards_config(),
+                                                   emit__recipes=SHARED_RECIPES + [str(recipe_file)]))
         assert not any(v["skipped"] for v in report["variants"].values())
         _SHARED["run"], _SHARED["recipe_file"] = run, recipe_file
     return _SHARED["run"]

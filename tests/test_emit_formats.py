@@ -69,7 +69,8 @@ def _add_contamination(run: RunDir) -> None:
 
 @pytest.fixture(scope="module")
 def emitted(spark, tmp_path_factory):
-    from jobs.emit import run_emit
+    from stagetools import config_for
+    from stagetools import run as run_stage
 
     base = tmp_path_factory.mktemp("formats")
     old_umask = os.umask(0o022)
@@ -82,7 +83,7 @@ def emitted(spark, tmp_path_factory):
             recipes.append(str(base / name))
         cfg = PipelineConfig.model_validate({"emit": {"shard_bytes": 1024, "row_group_bytes": 1024,
                                                       "tokenizer": str(minilm_path())}})
-        run_emit(spark, run, cfg, recipes=recipes + ["BE-Base"])
+        run_stage("emit", spark, config_for(run, cfg, emit__recipes=recipes + ["BE-Base"]))
     finally:
         os.umask(old_umask)
     return run
@@ -169,6 +170,8 @@ def test_contaminated_paragraphs_dropped_and_counted(emitted):
                                       "dropped_paragraphs": 2, "benchmarks": {"medqa": 1, "pubmedqa": 1}}
         for r in _parquet_rows(emitted.table(f"variants/{name}"), "*/*.parquet"):
             assert not any(t in r["text"] for t in flagged_texts)
+    report = json.loads(emitted.report("emit").read_text())["figures"]["variants"]
+    assert report["BE-Base"]["contamination"]["dropped_paragraphs"] == 2  # in reports/emit.json too
     keep = _manifest(emitted, "Keep-Copies")
     assert keep["contamination"]["policy"] == "keep" and keep["contamination"]["dropped_paragraphs"] == 0
     texts = " ".join(r["text"] for r in _parquet_rows(emitted.table("variants/Keep-Copies"), "*/*.parquet"))
@@ -221,19 +224,8 @@ def test_empty_split_has_a_schema_shard_and_no_declared_split(emitted, tmp_path,
 
 
 def test_every_file_respects_the_umask(emitted):
-    from pipeline.rundir import write_json_atomic
-
-    probe = emitted.root / "probe"
-    old = os.umask(0o022)
-    try:
-        write_json_atomic(probe / "x.json", {})
-    finally:
-        os.umask(old)
-    atomic_ok = stat.S_IMODE((probe / "x.json").stat().st_mode) == 0o644
-    bad = []
-    for path in emitted.table("variants").rglob("*"):
-        if path.is_file() and stat.S_IMODE(path.stat().st_mode) != 0o644:
-            bad.append(path.name)
-    if not atomic_ok:  # pipeline/rundir.py's atomic writers (mkstemp, 0600) are the lead's fix
-        bad = [b for b in bad if b not in ("manifest.json", "mixture.json", "_COMPLETE")]
-    assert not bad, bad
+    """The fixture emits under umask 022: shards, other formats, card, manifest, mixture, marker — 0644."""
+    modes = {p.relative_to(emitted.root).as_posix(): stat.S_IMODE(p.stat().st_mode)
+             for p in emitted.table("variants").rglob("*") if p.is_file()}
+    assert any(k.endswith("manifest.json") for k in modes) and any(k.endswith(".bin") for k in modes)
+    assert {k: oct(v) for k, v in modes.items() if v != 0o644} == {}

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.emit import EmitError, pending_recipes, run_emit
+from jobs.emit import EmitError, pending_recipes, emit_recipes
 from pipeline.config import PipelineConfig
 from pipeline.rundir import RunDir
 from schemas.variants import SHARD_ROWS
@@ -28,7 +28,7 @@ small_shards = small_shards_config
 @pytest.fixture(scope="module")
 def emitted(spark):
     run = emitted_tiny_run(spark)
-    return run, json.loads(run.report("emit").read_text()), _SHARED["recipe_file"]
+    return run, json.loads(run.report("emit").read_text())["figures"], _SHARED["recipe_file"]
 
 
 def rows(run: RunDir, variant: str, split: str | None = None) -> list[dict]:
@@ -158,10 +158,10 @@ def test_deterministic_and_seeded(emitted, spark, tmp_path):
     run, _, _ = emitted
     shas = lambda r: [s["sha256"] for sp in manifest(r, "BE-All")["splits"].values() for s in sp["shards"]]
     again = make_tiny_run(tmp_path / "again")
-    run_emit(spark, again, small_shards(), recipes=["BE-All"])
+    emit_recipes(spark, again, small_shards(), recipes=["BE-All"])
     assert shas(again) == shas(run)
     other = make_tiny_run(tmp_path / "other")
-    run_emit(spark, other, small_shards(seed=7), recipes=["BE-All"])
+    emit_recipes(spark, other, small_shards(seed=7), recipes=["BE-All"])
     assert shas(other) != shas(run)
     assert sorted(r["id"] for r in rows(other, "BE-All")) == sorted(r["id"] for r in rows(run, "BE-All"))
 
@@ -172,13 +172,13 @@ def test_rerun_skips_and_resumes_after_a_kill(emitted, spark, tmp_path):
     shutil.copytree(run.root, copy.root)
     cfg = small_shards()
     assert pending_recipes(copy, cfg, RECIPES) == []
-    report = run_emit(spark, copy, cfg, recipes=RECIPES)
+    report = emit_recipes(spark, copy, cfg, recipes=RECIPES)
     assert all(v["skipped"] for v in report["variants"].values())
     # A killed emit: a half-written temp folder and a variant without its marker.
     (copy.root / ".tmp-variants_BE-Base-deadbeef" / "commercial").mkdir(parents=True)
     (copy.table("variants/BE-ClinicalCase") / "_COMPLETE").unlink()
     assert pending_recipes(copy, cfg, RECIPES) == ["BE-ClinicalCase"]
-    report = run_emit(spark, copy, cfg, recipes=RECIPES)
+    report = emit_recipes(spark, copy, cfg, recipes=RECIPES)
     assert [k for k, v in report["variants"].items() if not v["skipped"]] == ["BE-ClinicalCase"]
     assert not list(copy.root.glob(".tmp-*"))
     assert manifest(copy, "BE-ClinicalCase")["totals"]["rows"] == 22
@@ -192,8 +192,8 @@ def test_missing_dedup_or_annotations_is_a_clear_error(spark, tmp_path):
     run = make_tiny_run(tmp_path / "run")
     shutil.rmtree(run.table("annotations"))
     with pytest.raises(EmitError, match="annotations/ is missing.*pmc-enrich annotate"):
-        run_emit(spark, run, PipelineConfig(), recipes=["BE-Educational"])
+        emit_recipes(spark, run, PipelineConfig(), recipes=["BE-Educational"])
     shutil.rmtree(run.table("dedup"))
     with pytest.raises(EmitError, match="dedup/ is missing.*pmc-enrich dedup"):
-        run_emit(spark, run, PipelineConfig(), recipes=["BE-Base"])
+        emit_recipes(spark, run, PipelineConfig(), recipes=["BE-Base"])
     assert not run.table("variants").exists()

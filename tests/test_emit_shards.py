@@ -89,7 +89,7 @@ def _recount(table: pa.Table) -> dict[str, int]:
 def multi_partition(spark, tmp_path_factory):
     """BE-All and the paragraph recipe emitted over 4 sorted partitions (AQE coalescing off) with
     tiny shards."""
-    from jobs.emit import run_emit
+    from jobs.emit import emit_recipes
     from test_emit_fixtures import PARAGRAPH_RECIPE
 
     base = tmp_path_factory.mktemp("multi")
@@ -101,7 +101,7 @@ def multi_partition(spark, tmp_path_factory):
     spark.conf.set(key, "false")
     try:
         cfg = small_shards_config()  # 1 KiB shards and row groups
-        run_emit(spark, run, cfg, recipes=["BE-All", str(recipe_file)])
+        emit_recipes(spark, run, cfg, recipes=["BE-All", str(recipe_file)])
     finally:
         if before is None:
             spark.conf.unset(key)

@@ -25,6 +25,11 @@ def test_head_uncertainty_entropy_and_margin():
     assert combined.tolist() == pytest.approx(((h + 1.0) / 2).tolist())
     with pytest.raises(ValueError):
         active.head_uncertainty(np.ones((3, 1)))
+    # weights: a head with weight 0 does not count
+    only_a = active.uncertainty({"a": p, "b": np.tile([[0.5, 0.5]], (4, 1))}, "margin", {"a": 1.0, "b": 0.0})
+    assert only_a.tolist() == pytest.approx(m.tolist())
+    with pytest.raises(ValueError):
+        active.uncertainty({"a": p}, weights={"a": 0.0})
 
 
 def test_select_uncertain_takes_the_least_sure_and_a_random_share():

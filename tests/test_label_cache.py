@@ -249,3 +249,16 @@ def test_progress_bar_on_a_terminal_keeps_log_lines_whole(capsys):
     line = next(l for l in err.replace("\r", "\n").split("\n") if "a log line in the middle" in l)
     assert line.strip() == "a log line in the middle"
     assert "3/3" in err and "valid 100.0%" in err
+
+
+def test_a_damaged_cache_file_is_a_clear_error(tmp_path, reference_labels):
+    rows = reference_rows(reference_labels, 3)
+    run = make_sample_run(tmp_path / "run", rows)
+    db = run.table("label_cache") / DB_NAME
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(UserError, match="not a usable label cache"):
+        label_run(run, LabelConfig(backend="openai", base_url="http://127.0.0.1:9/v1", model="m"), progress=False)
+    db.unlink()  # moved away as the hint says: the failed run left no lock behind
+    with AnswerStore(run.table("label_cache")) as store:
+        assert store.load("m", VERSION) == {}

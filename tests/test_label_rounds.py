@@ -1,4 +1,4 @@
-"""`run` rounds (jobs/rounds.py): stratified round 0, then uncertainty rounds under a label budget,
+"""`run` rounds (pipeline/rounds.py): stratified round 0, then uncertainty rounds under a label budget,
 through the real stages (Spark sample, label against the loopback server answering with the
 reference labels, fastText train), resumable: a second call does nothing new."""
 
@@ -9,7 +9,7 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.rounds import labelled_so_far, run_rounds
+from pipeline.rounds import labelled_so_far, run_rounds
 from pipeline.config import PipelineConfig, SampleConfig
 from pipeline.config.label import LabelConfig
 from pipeline.errors import UserError

@@ -189,3 +189,46 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
 def test_calibration_points():
     assert calibration_points([1, 1, 3], [1.5, 2.5, 3.0]) == [{"llm_score": 1, "student_mean": 2.0, "n": 2},
                                                               {"llm_score": 3, "student_mean": 3.0, "n": 1}]
+
+
+def test_out_of_fold_metrics_of_a_cross_validated_card(tmp_path):
+    from classifiers.metrics import classification_metrics, score_metrics
+
+    run = make_tiny_run(tmp_path / "run")
+    truth_t, pred_t = ["study", "study", "review", "other", "clinical_case"], ["study", "review", "review", "other", "study"]
+    truth_s, pred_s = [1, 2, 2, 4, 5], [1.2, 2.4, 1.6, 3.1, 4.2]
+    metrics = {"document_type": classification_metrics(truth_t, pred_t, ("clinical_case", "study", "review", "other")),
+               "domain": classification_metrics(["clinical", "clinical", "biomedical", "other", "clinical"],
+                                                ["clinical", "biomedical", "biomedical", "other", "clinical"],
+                                                ("clinical", "biomedical", "other")),
+               "educational_score": {**score_metrics(truth_s, pred_s),
+                                     "as_classes": classification_metrics([str(x) for x in truth_s],
+                                                                          ["1", "2", "2", "3", "4"],
+                                                                          ("1", "2", "3", "4", "5"))}}
+    card_path = run.root / "model" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["evaluation"] = {"method": "grouped 5-fold cross-validation (StratifiedGroupKFold by document_type)"}
+    card["students"]["fasttext"]["metrics"] = metrics
+    write_json_atomic(card_path, card)
+    ag = gather(run)["agreement"]
+    comp = ag["compared"]
+    assert comp["held_out"] is True and comp["n"] == 5 and "trained without its article" in comp["population"]
+    assert comp["document_type"]["confusion"]["matrix"][1] == [0, 1, 1, 0]  # study → study, review
+    # Calibration from the 5-class score confusion: the mean rounded prediction per LLM score.
+    assert comp["calibration"] == [{"llm_score": 1, "n": 1, "student_mean": 1.0},
+                                   {"llm_score": 2, "n": 2, "student_mean": 2.0},
+                                   {"llm_score": 4, "n": 1, "student_mean": 3.0},
+                                   {"llm_score": 5, "n": 1, "student_mean": 4.0}]
+    assert "rounded" in comp["calibration_note"]
+    # The train stage's per-row out-of-fold predictions, when present, are used instead (real scores).
+    oof = pa.table({"student": ["fasttext"] * 5 + ["linear"], "document_type": pred_t + ["other"],
+                    "domain": ["clinical", "biomedical", "biomedical", "other", "clinical", "other"],
+                    "educational_score": pred_s + [3.0], "llm_document_type": truth_t + ["study"],
+                    "llm_domain": ["clinical", "clinical", "biomedical", "other", "clinical", "other"],
+                    "llm_educational_score": truth_s + [3]})
+    pq.write_table(oof, run.root / "model" / "oof_predictions.parquet")
+    comp = gather(run)["agreement"]["compared"]
+    assert comp["n"] == 5 and comp["calibration_note"] == ""
+    assert comp["calibration"][1] == {"llm_score": 2, "student_mean": 2.0, "n": 2}
+    assert comp["educational_score"]["mae"] == pytest.approx(sum(abs(t - p) for t, p in zip(truth_s, pred_s)) / 5)
+    assert comp["document_type"]["per_class"]["review"]["precision"] == 0.5

@@ -100,6 +100,7 @@ def test_train_cli_runs_grouped_cv_and_summarises(tmp_path, reference_labels):
 
     from pipeline.cli import app
 
+    (tmp_path / "run").mkdir()  # the stage runner wants an existing folder; a label file needs no ingest
     res = CliRunner().invoke(app, ["train", str(tmp_path / "run"), "--labels", str(reference_labels),
                                    "--student", "fasttext", "--set", "train.fasttext.epoch=5",
                                    "--set", "train.fasttext.bucket=20000", "--set", "train.cv_folds=2",
@@ -111,6 +112,7 @@ def test_train_cli_runs_grouped_cv_and_summarises(tmp_path, reference_labels):
     assert (tmp_path / "run" / "model" / "fasttext" / "document_type.bin").exists()
 
 
+@pytest.mark.slow  # minutes of CPU training: not in the fast tier
 def test_auto_on_cpu_trains_cpu_students_and_learning_curve_is_marked_extrapolated(tmp_path, reference_labels):
     """--student auto without a GPU: fastText + the linear student, both by grouped CV; the card
     says which annotates and why; the learning curve covers 25-100 % with a 10x extrapolation."""
@@ -167,6 +169,7 @@ def test_tiny_transformer_trains_with_progress_saves_reloads_and_predicts(tmp_pa
     assert len(back.predict(held.text[:5])) == 5  # no context columns
 
 
+@pytest.mark.slow  # minutes of CPU training: not in the fast tier
 def test_distilled_student_end_to_end_tiny(tmp_path, reference_labels):
     """A tiny transformer per fold labels an unlabelled pool (soft targets), the linear student
     learns from gold + those; both are evaluated by grouped CV side by side and saved."""

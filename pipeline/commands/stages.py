@@ -43,12 +43,12 @@ def _parameter(option: Option) -> inspect.Parameter:
 
 
 def _run_dir_parameter(stage: Stage) -> inspect.Parameter:
-    if stage.creates_run:
+    if stage.out_option:
         default = typer.Option(None, "--out", "-o", help="Run directory to write (default: the config's `out`).")
     else:
         default = typer.Argument(..., help="Run directory.", show_default=False)
     return inspect.Parameter("run_dir", inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Optional[Path] if stage.creates_run else Path)
+                             annotation=Optional[Path] if stage.out_option else Path)
 
 
 def make_command(stage: Stage):

@@ -62,7 +62,8 @@ class LabelConfig(BaseModel):
     # Progress: a tqdm line on a terminal, else a log line every this many seconds.
     progress_interval_s: float = knob(30.0, gt=0)
 
-    # Active-learning rounds (jobs/rounds.py): at most ``budget`` labelled paragraphs in all,
-    # ``rounds`` rounds of sample → label → train after the first.
-    budget: int | None = Field(default=None, ge=1)
-    rounds: int = Field(default=1, ge=1)
+    # Active-learning rounds (pipeline/rounds.py): at most ``budget`` labelled paragraphs in all,
+    # ``rounds`` rounds of sample → label → train in all (round 0, stratified, included). Knobs:
+    # they steer the loop; what one label run writes depends on its sample only.
+    budget: int | None = knob(None, ge=1)
+    rounds: int = knob(1, ge=1)

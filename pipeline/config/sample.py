@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+HEAD_NAMES = ("document_type", "domain", "educational_score")
 
 
 class SampleConfig(BaseModel):
@@ -18,6 +20,8 @@ class SampleConfig(BaseModel):
     random_share: float = Field(default=0.1, ge=0, le=1)
     # uncertainty: how the per-head uncertainties combine (entropy normalised to [0, 1], or 1 - margin).
     uncertainty: Literal["entropy", "margin"] = "entropy"
+    # uncertainty / diverse: weight of each head's uncertainty in the combined score (0 leaves a head out)
+    head_weights: dict[str, float] = Field(default_factory=lambda: {h: 1.0 for h in HEAD_NAMES})
     # uncertainty / diverse: candidates scored by the student at most (a hash-ordered subset of the pool).
     pool_limit: int = Field(default=200_000, ge=1)
     # diverse: k-center over the candidates × size most uncertain rows (0: over the whole pool)
@@ -37,3 +41,13 @@ class SampleConfig(BaseModel):
     article_types: list[str] = Field(default_factory=lambda: [
         "research-article", "review-article", "case-report", "brief-report", "editorial", "letter",
         "systematic-review", "meta-analysis", "discussion", "abstract", "other"])
+
+    @field_validator("head_weights")
+    @classmethod
+    def _known_heads(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(HEAD_NAMES))
+        if unknown:
+            raise ValueError(f"unknown heads {unknown}; expected some of {list(HEAD_NAMES)}")
+        if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
+            raise ValueError("head weights must be >= 0 with at least one > 0")
+        return value

@@ -16,5 +16,5 @@ class SparkConfig(BaseModel):
     driver_memory: str = "4g"
     shuffle_partitions: int = Field(8, ge=1, description="spark.sql.shuffle.partitions")
     log_level: str = "WARN"
-    show_progress: bool = True
+    show_progress: bool = False  # Spark's own console bar; the stages show theirs (pipeline.progress)
     extra_conf: dict[str, str] = Field(default_factory=dict)

@@ -31,7 +31,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.emit.layout import format_stem
-from pipeline.emit.tokens import HFTokenizer, sha256_of
+from pipeline.emit.shards import sha256_file as sha256_of
+from pipeline.emit.tokens import HFTokenizer
 
 TOKENIZED_FORMATS = ("datatrove", "megatron")
 _MEGATRON_HEADER = b"MMIDIDX\x00\x00"

@@ -13,7 +13,6 @@ token per row when the tokenizer has one (:attr:`HFTokenizer.eos_token`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -21,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipeline.emit.shards import sha256_file as sha256_of
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,6 @@ class RegexCounter:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "kind": "regex", "path": None, "sha256": None, "eos_token": None,
                 "eos_id": None, "vocab_size": None}
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _eos_from_config(folder: Path) -> str | None:

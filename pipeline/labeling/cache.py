@@ -111,12 +111,21 @@ class AnswerStore:
         fh.write(f"pid {os.getpid()}\n")
         fh.flush()
         self._lock_fh = fh
-        db = sqlite3.connect(self.root / DB_NAME, isolation_level=None, check_same_thread=False, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(_CREATE)
-        self._db = db
-        self._migrate_chunks()
+        try:
+            db = sqlite3.connect(self.root / DB_NAME, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db = db
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_CREATE)
+            self._migrate_chunks()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise UserError(f"{self.root / DB_NAME}: not a usable label cache ({exc})",
+                            hint="move the file away (its answers would be asked again) or give "
+                                 "--set label.cache_dir=DIR") from None
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
@@ -125,7 +134,10 @@ class AnswerStore:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:  # a checkpoint is housekeeping only
                 log.debug("wal checkpoint skipped: %s", exc)
-            self._db.close()
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
             self._db = None
         if self._lock_fh is not None:
             fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_UN)

@@ -1,5 +1,6 @@
-"""Labelling orchestration: inputs → distinct texts → cache lookup → backend → cache chunks →
-``labels/`` table + ``reports/label.json``. Pure Python (no Spark): it runs on a GPU node as is."""
+"""Labelling orchestration: inputs → distinct texts → answer-store lookup → backend → each answer
+committed as it arrives → ``labels/`` compacted from the store in input order; returns the figures
+(the stage runner writes reports/label.json). Pure Python (no Spark): it runs on a GPU node as is."""
 
 from __future__ import annotations
 
@@ -131,7 +132,8 @@ def label_run(run: RunDir, cfg: LabelConfig, *, overwrite: bool = False, engine:
         results = store.load(cfg.model, version)
     missing = [k for k in unique if k not in results]
     report = _report(cfg, version, stats, rows, unique, pending, sink.count, started)
-    report["cached"] = len(unique) - len(pending)
+    report["cached"] = report["from_cache"] = len(unique) - len(pending)
+    report["labeller"] = cfg.model
     report["pending"] = len(missing)
     report["complete"] = not missing
     if missing:
@@ -173,7 +175,7 @@ def _table_summary(table: pa.Table) -> dict:
     ok = [r for r in rows if r["status"] == "ok"]
     dist = {f: dict(sorted(Counter(str(r[f]) for r in ok).items(), key=lambda kv: (-kv[1], kv[0])))
             for f in LABEL_FIELDS}
-    return {"rows": len(rows), "ok": len(ok), "invalid": len(rows) - len(ok),
+    return {"rows": len(rows), "ok": len(ok), "valid": len(ok), "invalid": len(rows) - len(ok),
             "invalid_rows_by_reason": dict(Counter(r["invalid_reason"] for r in rows if r["status"] != "ok")),
             "distributions": dist,
             "with_probabilities": sum(1 for r in ok if r.get("document_type_probs") is not None)}

@@ -1,15 +1,20 @@
 """LLM labels vs the student's predictions on the *same* paragraphs, held out from training.
 
-Which labels were held out: the train stage's split, recovered in this order
-1. ``model/heldout.parquet`` (a ``text_hash`` or ``paragraph_id`` column), when the train stage writes it;
-2. the model card's ``split`` (``validation_fraction``, ``seed``, ``heldout``): the same deterministic
-   ``classifiers.dataset.stratified_split`` over the same label rows, accepted only when it gives
-   exactly the card's held-out count;
-3. otherwise every labelled run paragraph, and the page says that these include training paragraphs.
-
-The student's side is ``annotations/`` (what the run actually shipped), joined on paragraph_id, so
-only held-out labels of *run* paragraphs count; the model card's own held-out metrics (all held-out
-texts) are shown beside them, with the paper's student.
+Where the held-out predictions come from, in this order:
+1. ``model/oof_predictions.parquet``: the train stage's out-of-fold predictions, one row per label
+   and student (columns ``student``, ``document_type``, ``domain``, ``educational_score`` predicted,
+   ``llm_document_type``, ``llm_domain``, ``llm_educational_score``), when it writes them: every
+   figure, the calibration plot included, is computed from them;
+2. the model card's pooled out-of-fold metrics (grouped k-fold cross-validation: each label is
+   predicted by a student trained without its article): per-class P/R/F1, confusion, κ, MAE, r;
+   the calibration plot then uses the 5-class score confusion (student scores rounded);
+3. a card with a single held-out split (``split``: ``validation_fraction``, ``seed``, ``heldout``, or
+   ``model/heldout.parquet`` naming the held-out rows): the LLM labels joined with the run's
+   ``annotations/`` on those paragraphs (the split is recomputed with
+   ``classifiers.dataset.stratified_split`` and accepted only when it reproduces the card's count);
+4. otherwise every labelled run paragraph against ``annotations/``, and the page says in a note
+   that these include training paragraphs.
+The model card's own per-student numbers are shown beside them, with the paper's student.
 """
 
 from __future__ import annotations
@@ -113,23 +118,109 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
             "keep_f1": sc.get("keep_f1")}
 
 
+CV_KEYS = ("type_f1", "clinical_case_f1", "domain_f1", "score_mae", "score_r", "keep_f1")
+
+
+def _mean_sd(stat: dict[str, Any] | None) -> str | None:
+    """'0.754 ± 0.031' from a cross-validation summary ({mean, std, folds})."""
+    if not stat or stat.get("mean") is None:
+        return None
+    sd = stat.get("std")
+    return f"{stat['mean']:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
+
+
+def _chosen_student(card: dict[str, Any], con, objects: set[str]) -> str | None:
+    """The student whose figures are detailed: the one that annotated the run, else the default."""
+    students = card.get("students") or {}
+    if "annotations" in objects:
+        versions = {r[0] for r in con.execute("SELECT DISTINCT classifier_version FROM annotations").fetchall()}
+        for name, s in students.items():
+            if s.get("version") in versions:
+                return name
+    default = card.get("default_student")
+    return default if default in students else next(iter(students), None)
+
+
+def _method(card: dict[str, Any]) -> str:
+    ev = card.get("evaluation")
+    return str(ev.get("method") if isinstance(ev, dict) else ev or "")
+
+
+def _from_oof_file(run: RunDir, student: str | None) -> dict[str, Any] | None:
+    import pyarrow.parquet as pq
+
+    from classifiers.metrics import classification_metrics, score_metrics
+
+    path = run.root / "model" / "oof_predictions.parquet"
+    if not path.exists() or student is None:
+        return None
+    rows = [r for r in pq.read_table(path).to_pylist() if r.get("student") == student]
+    rows = [r for r in rows if None not in (r.get("document_type"), r.get("llm_document_type"), r.get("domain"),
+                                            r.get("llm_domain"), r.get("educational_score"),
+                                            r.get("llm_educational_score"))]
+    if not rows:
+        return None
+    truth = [int(r["llm_educational_score"]) for r in rows]
+    pred = [float(r["educational_score"]) for r in rows]
+    return {"n": len(rows), "held_out": True, "student_versions": [student],
+            "population": "labels, each predicted by a student trained without its article (out-of-fold "
+                          "predictions of the train stage's grouped cross-validation)",
+            "document_type": classification_metrics([r["llm_document_type"] for r in rows],
+                                                    [r["document_type"] for r in rows], DOCUMENT_TYPES),
+            "domain": classification_metrics([r["llm_domain"] for r in rows], [r["domain"] for r in rows], DOMAINS),
+            "educational_score": score_metrics(truth, pred),
+            "calibration": calibration_points(truth, pred), "calibration_note": ""}
+
+
+def _from_card(card: dict[str, Any], student: str | None) -> dict[str, Any] | None:
+    """The card's pooled out-of-fold metrics of ``student`` (grouped cross-validation)."""
+    if student is None or "cross" not in _method(card).lower():
+        return None
+    m = ((card.get("students") or {}).get(student) or {}).get("metrics") or {}
+    dt, dm, sc = m.get("document_type") or {}, m.get("domain") or {}, m.get("educational_score") or {}
+    if not (dt.get("confusion") and dm.get("confusion") and "mae" in sc):
+        return None
+    calibration = []
+    conf = (sc.get("as_classes") or {}).get("confusion") or {}
+    for label, row in zip(conf.get("labels") or [], conf.get("matrix") or []):
+        if sum(row):
+            calibration.append({"llm_score": int(label), "n": int(sum(row)),
+                                "student_mean": sum((j + 1) * v for j, v in enumerate(row)) / sum(row)})
+    version = ((card.get("students") or {}).get(student) or {}).get("version") or student
+    return {"n": dt.get("n"), "held_out": True, "student_versions": [version],
+            "population": f"labels, each predicted by a {student} student trained without its article "
+                          f"({_method(card)}; pooled out-of-fold, from the model card)",
+            "document_type": dt, "domain": dm, "educational_score": sc, "calibration": calibration,
+            "calibration_note": "student scores rounded to the nearest integer (the card keeps no per-row scores)"}
+
+
 def heldout_agreement(run: RunDir, con, objects: set[str], card: dict[str, Any] | None) -> dict[str, Any] | None:
     """Per-class P/R/F1, confusion matrices, κ, score MAE / r and calibration of the student
-    against the LLM on the same paragraphs, plus the card's and the paper's headline numbers."""
+    against the LLM on the same held-out paragraphs, plus the card's and the paper's headline numbers."""
     from classifiers.metrics import PAPER_STUDENT, classification_metrics, score_metrics
 
-    students = []
+    students, spread = [], []
+    cross = "cross" in _method(card or {}).lower()
     for name, student in ((card or {}).get("students") or {}).items():
         m = student.get("metrics") or {}
-        students.append({"student": f"{name} ({student.get('version')})", "on": "all held-out labels (model card)",
+        students.append({"student": f"{name} ({student.get('version')})",
+                         "on": "every label, out-of-fold (model card)" if cross else "held-out labels (model card)",
                          "paragraphs": (m.get("document_type") or {}).get("n"), **headline(m)})
+        cv = student.get("cv") or {}
+        if cv:
+            spread.append({"student": name, **{k: _mean_sd(cv.get(k)) for k in CV_KEYS if cv.get(k)}})
     paper = {"student": "paper's student (XLM-R)", "on": "paper's test set",
              "type_f1": PAPER_STUDENT["document_type"]["macro_f1"], "type_kappa": PAPER_STUDENT["document_type"]["kappa"],
              "domain_f1": PAPER_STUDENT["domain"]["macro_f1"],
              "score_r": PAPER_STUDENT["educational_score"]["pearson"],
              "score_mae": PAPER_STUDENT["educational_score"]["mae"]}
+    student = _chosen_student(card, con, objects) if card else None
+    compared = _from_oof_file(run, student) or (_from_card(card, student) if card else None)
+    if compared is not None:
+        return {"students": students, "paper": paper, "compared": compared, "population": compared["population"],
+                "cv_spread": spread}
     if not {"labels", "annotations"} <= objects:
-        return {"students": students, "paper": paper, "compared": None} if students else None
+        return {"students": students, "paper": paper, "compared": None, "cv_spread": spread} if students else None
 
     ids, how, held_out = _population(run, con, card)
     con.register("_compare_ids", __import__("pyarrow").table({"paragraph_id": ids}))
@@ -144,7 +235,6 @@ def heldout_agreement(run: RunDir, con, objects: set[str], card: dict[str, Any] 
     finally:
         con.unregister("_compare_ids")
     rows = [r for r in rows if None not in r[:6]]
-    compared: dict[str, Any] | None = None
     if rows:
         truth_score = [int(r[4]) for r in rows]
         pred_score = [float(r[5]) for r in rows]
@@ -154,11 +244,11 @@ def heldout_agreement(run: RunDir, con, objects: set[str], card: dict[str, Any] 
             "document_type": classification_metrics([r[0] for r in rows], [r[1] for r in rows], DOCUMENT_TYPES),
             "domain": classification_metrics([r[2] for r in rows], [r[3] for r in rows], DOMAINS),
             "educational_score": score_metrics(truth_score, pred_score),
-            "calibration": calibration_points(truth_score, pred_score),
+            "calibration": calibration_points(truth_score, pred_score), "calibration_note": "",
         }
         students.append({**headline(compared), "student": f"{', '.join(compared['student_versions'])} as annotated",
                          "paragraphs": len(rows),
                          "on": "held-out run paragraphs (this report)" if held_out
                          else "labelled run paragraphs, training included (this report)"})
-    return {"students": students, "paper": paper, "compared": compared,
+    return {"students": students, "paper": paper, "compared": compared, "cv_spread": spread,
             "population": how if rows else f"{how}: none of them annotated"}

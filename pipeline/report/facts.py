@@ -345,8 +345,11 @@ def provenance(run: RunDir, card: dict[str, Any] | None, manifests: dict[str, di
         name = str(path.parent.relative_to(run.root))
         markers[name] = {k: meta.get(k) for k in ("fingerprint", "stage", "rows", "label_hash") if meta.get(k)}
     settings: dict[str, Any] = {}
+    stage_fps: dict[str, Any] = {}
     for stage in STAGES:
         rep = stage_report(run, stage)
+        if rep.get("fingerprint"):
+            stage_fps[stage] = {"fingerprint": rep["fingerprint"], "inputs": rep.get("inputs")}
         for key in ("settings", "config", "params"):
             if isinstance(rep.get(key), dict) and rep[key]:
                 settings[stage] = rep[key]
@@ -356,6 +359,7 @@ def provenance(run: RunDir, card: dict[str, Any] | None, manifests: dict[str, di
     students = {name: s.get("version") for name, s in ((card or {}).get("students") or {}).items()}
     return {
         "run_settings_fingerprints": read_json(run.root / "_run_settings.json") or {},
+        "stage_fingerprints": stage_fps,
         "table_markers": markers,
         "stage_settings": settings,
         "inputs": (stage_report(run, "ingest").get("inputs") or {}).get("arguments"),

@@ -101,10 +101,12 @@ def _funnel_section(facts: dict[str, Any], chart: Charts) -> list[str]:
         items = [(f"{v['variant']} · {v['split']}", v.get("rows") or 0) for v in variants]
         tokens = [(f"{v['variant']} · {v['split']}", v.get("tokens") or 0) for v in variants]
         parts += ["<h3>Variants, after upsampling</h3>", "<div class='grid'>",
-                  chart(svg.hbars(items, "Rows per variant and split (with repeats)", "rows", width=540,
-                                  label_width=250)),
-                  chart(svg.hbars(tokens, "Tokens per variant and split (with repeats)", "tokens", width=540,
-                                  label_width=250)),
+                  chart(svg.hbars(items, "Rows per variant and split (with repeats)", "rows", width=520,
+                                  label_width=230, inner=[v.get("unique_rows") for v in variants],
+                                  inner_label="before upsampling")),
+                  chart(svg.hbars(tokens, "Tokens per variant and split (with repeats)", "tokens", width=520,
+                                  label_width=230, inner=[v.get("unique_tokens") for v in variants],
+                                  inner_label="before upsampling")),
                   "</div>",
                   table(variants, ["variant", "split", "articles", "paragraphs", "unique_rows", "rows",
                                    "unique_tokens", "tokens", "bytes", "shards"])]
@@ -168,8 +170,8 @@ def _labels_section(facts: dict[str, Any], chart: Charts) -> list[str]:
         comp = ag.get("compared")
         if comp:
             cls = "muted" if comp["held_out"] else "note"
-            parts.append(f"<p class='{cls}'>Compared on {comp['n']:,} {esc(comp['population'])}. LLM label = "
-                         f"truth; student = the run's annotations ({esc(', '.join(comp['student_versions']))}).</p>")
+            parts.append(f"<p class='{cls}'>Compared on {comp['n']:,} {esc(comp['population'])}. Truth: the LLM "
+                         f"label; prediction: {esc(', '.join(comp['student_versions']))}.</p>")
         else:
             parts.append(f"<p class='note'>No paragraph has both an LLM label and a student annotation "
                          f"({esc(ag.get('population') or 'labels or annotations missing')}).</p>")
@@ -177,6 +179,9 @@ def _labels_section(facts: dict[str, Any], chart: Charts) -> list[str]:
         parts += ["<h3>Headline agreement, beside the paper's student</h3>", table(ag["students"] + [paper], HEADLINE),
                   "<p class='muted'>type / domain: accuracy, macro-F1, Cohen's κ; score: mean absolute error, "
                   "Pearson r, Spearman ρ, F1 of keep (score ≥ 3).</p>"]
+        if ag.get("cv_spread"):
+            parts += ["<p class='muted'>Spread over the cross-validation folds (mean ± standard deviation):</p>",
+                      table(ag["cv_spread"])]
         if comp:
             for head, title in (("document_type", "Document type"), ("domain", "Domain")):
                 m = comp[head]
@@ -194,7 +199,8 @@ def _labels_section(facts: dict[str, Any], chart: Charts) -> list[str]:
                       chart(svg.calibration([(p["llm_score"], p["student_mean"], p["n"]) for p in comp["calibration"]],
                                             "Calibration: student score per LLM score", "LLM score",
                                             "mean student score"),
-                            "dashed: perfect calibration; points above it: the student scores higher than the LLM")]
+                            "dashed: perfect calibration; points above it: the student scores higher than the LLM"
+                            + (f"; {comp['calibration_note']}" if comp.get("calibration_note") else ""))]
     st = facts.get("student")
     if st:
         cuts = facts.get("thresholds") or {}
@@ -250,7 +256,9 @@ def _provenance_section(p: dict[str, Any]) -> list[str]:
     parts = ["<h2 id='provenance'>Provenance</h2>", table([r for r in kv if r["value"]]),
              "<h3>Versions</h3>", table([{"package": k, "version": v} for k, v in p["versions"].items()]),
              "<h3>Fingerprints</h3>",
-             table([{"stage": k, "settings fingerprint": v} for k, v in p.get("run_settings_fingerprints", {}).items()]),
+             table([{"stage": k, "fingerprint": v["fingerprint"], "inputs": v.get("inputs")}
+                    for k, v in p.get("stage_fingerprints", {}).items()] or
+                   [{"stage": k, "settings fingerprint": v} for k, v in p.get("run_settings_fingerprints", {}).items()]),
              table([{"table": k, **v} for k, v in p.get("table_markers", {}).items()]),
              table([{"variant": k, "fingerprint": v} for k, v in p.get("variant_fingerprints", {}).items()])]
     if p.get("stage_settings"):

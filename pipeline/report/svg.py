@@ -60,10 +60,14 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> str:
 
 
 def hbars(items: Sequence[tuple[str, float]], title: str, unit: str = "", width: int = 760,
-          colors: Sequence[str] | None = None, label_width: int = 230) -> str:
+          colors: Sequence[str] | None = None, label_width: int = 230,
+          inner: Sequence[float] | None = None, inner_label: str = "") -> str:
     """Horizontal bars on a linear axis from 0, each labelled with its value (a funnel reads top to
-    bottom). ``items``: (label, value)."""
-    items = [(str(k), float(v)) for k, v in items if v is not None]
+    bottom). ``items``: (label, value). ``inner``: a part of each value drawn darker inside its bar
+    (e.g. unique rows inside rows with repeats), named in the corner by ``inner_label``."""
+    keep = [i for i, (_, v) in enumerate(items) if v is not None]
+    inner = [inner[i] for i in keep] if inner is not None else None
+    items = [(str(items[i][0]), float(items[i][1])) for i in keep]
     if not items:
         return ""
     row, top = 24, 28
@@ -83,7 +87,15 @@ def hbars(items: Sequence[tuple[str, float]], title: str, unit: str = "", width:
         body.append(f"<text x='{label_width - 6}' y='{y + 15}' text-anchor='end'>{_esc(label)}</text>")
         body.append(f"<rect class='mark' x='{label_width}' y='{y + 3}' width='{max(w, 0.5):.1f}' height='{row - 7}' "
                     f"fill='{color}'><title>{_esc(label)}: {_esc(fmt_number(value))} {_esc(unit)}</title></rect>")
+        if inner is not None and inner[i]:
+            iw = plot_w * float(inner[i]) / vmax
+            body.append(f"<rect x='{label_width}' y='{y + 3}' width='{max(iw, 0.5):.1f}' height='{row - 7}' "
+                        f"fill='#1f3d6b'><title>{_esc(label)}: {_esc(fmt_number(inner[i]))} {_esc(inner_label)}"
+                        f"</title></rect>")
         body.append(f"<text x='{label_width + w + 4:.1f}' y='{y + 15}'>{_esc(fmt_number(value))}</text>")
+    if inner is not None and inner_label:
+        body.append(f"<rect x='{width - 150}' y='6' width='10' height='10' fill='#1f3d6b'/>"
+                    f"<text x='{width - 136}' y='15' font-size='10'>{_esc(inner_label)}</text>")
     if unit:
         body.append(f"<text x='{width - 4}' y='{height - 8}' text-anchor='end' fill='#666' font-size='10'>"
                     f"{_esc(unit)}</text>")
