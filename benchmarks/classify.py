@@ -348,7 +348,7 @@ def main() -> None:
         sets[k if k.startswith("train.") else f"train.{k}"] = json.loads(v) if v[:1] in "[{0123456789-tf" else v
     cfg = apply_overrides(PipelineConfig(), sets)
     pool = unlabelled_from_file(args.pool, args.max_pool, cfg.train.cascade.min_words) if args.pool else None
-    trainer = Trainer(cfg.train, pool, ex.text)
+    trainer = Trainer(cfg.train, pool, ex.text, ex.group)
     folds, desc = grouped_folds(ex, args.folds, args.seed)
     collections = None
     if ex.group:

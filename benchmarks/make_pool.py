@@ -7,9 +7,13 @@ import sys
 import tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import pyarrow as pa, pyarrow.parquet as pq
-from pipeline.jats import parse_document
-from classifiers.labels import ws_hash
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from classifiers.labels import ws_hash  # noqa: E402
+from pipeline.jats import parse_document  # noqa: E402
+
+# python benchmarks/make_pool.py runs/pool.parquet [DATA_DIR (default ../shared/data)]
 rows, seen = [], set()
 def add(data, source):
     try:

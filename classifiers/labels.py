@@ -109,14 +109,25 @@ def join_run_context(run, table: pa.Table) -> pa.Table:
     return table.append_column("source", pa.array([article.get(f[2], (None, None))[1] for f in found], pa.string()))
 
 
+def article_key(group: str | None) -> str:
+    """A comparable article name for a label group or a pool row's source: the file name of the
+    last path part (after a package's ``::``), without the ``#index`` of an article inside it.
+    An article id (labels from a run) is its own key."""
+    if not group:
+        return ""
+    name = str(group).split("#", 1)[0].rsplit("::", 1)[-1]
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def ws_hash(text: str) -> str:
     """Hash of the whitespace-normalised text: matches a label file's normalised copy of a paragraph."""
     return text_hash(" ".join(text.split()))
 
 
 def unlabelled_from_file(path: str, max_paragraphs: int, min_words: int) -> Examples:
-    """Paragraphs to pseudo-label from a JSONL/Parquet file with ``text`` (+ optional context),
-    duplicates (same whitespace-normalised text) kept once."""
+    """Paragraphs to pseudo-label from a JSONL/Parquet file with ``text`` (+ optional context, and
+    ``article_id`` or ``source`` naming the article), duplicates (same whitespace-normalised text)
+    kept once."""
     table = read_table(path)
     if "text" not in table.column_names:
         raise UserError(f"{path}: no text column", hint="the unlabelled file needs a `text` column")
@@ -140,4 +151,6 @@ def unlabelled_from_file(path: str, max_paragraphs: int, min_words: int) -> Exam
         if c in data:
             ctx[c] = [data[c][i] for i in keep]
     texts = [data["text"][i] for i in keep]
-    return Examples(text=texts, context=ctx, key=[ws_hash(t) for t in texts])
+    col = data.get("article_id", data.get("source"))
+    group = [str(col[i]) if col[i] else "" for i in keep] if col is not None else []
+    return Examples(text=texts, context=ctx, key=[ws_hash(t) for t in texts], group=group)

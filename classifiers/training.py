@@ -15,7 +15,7 @@ import numpy as np
 
 from classifiers.dataset import Examples, stratified_split
 from classifiers.heads import DOCUMENT_TYPE, DOMAIN, EDUCATIONAL_SCORE
-from classifiers.labels import ws_hash
+from classifiers.labels import article_key, ws_hash
 from classifiers.students import CPU_STUDENTS, STUDENTS, TAUGHT
 from pipeline.errors import UserError
 
@@ -70,10 +70,12 @@ class Trainer:
     taught students; ``labelled_keys``: whitespace-normalised hashes of every labelled text, so a
     fold's pool excludes what the fold holds out."""
 
-    def __init__(self, tc, pool: Examples | None = None, labelled_texts: list[str] | None = None):
+    def __init__(self, tc, pool: Examples | None = None, labelled_texts: list[str] | None = None,
+                 labelled_groups: list[str] | None = None):
         self.tc = tc
         self.pool = pool
         self.labelled_keys = {ws_hash(t) for t in (labelled_texts or [])}
+        self.labelled_groups = {article_key(g) for g in (labelled_groups or []) if g} - {""}
         self._teachers: dict[Any, Any] = {}
         self.last_pool_info: dict[Any, dict] = {}
 
@@ -109,11 +111,18 @@ class Trainer:
         raise UserError(f"unknown student {name!r}", hint=f"one of {', '.join(STUDENTS)}")
 
     def _fold_pool(self, train: Examples) -> Examples:
+        """The pool less every text the fold holds out and, when both sides name their articles
+        (``train.distill.exclude_heldout_articles``), every paragraph of a held-out article: the
+        student then never learns (through the teacher) from the articles it is scored on."""
         if self.pool is None or len(self.pool) == 0:
             raise UserError("the distilled and cascade students need unlabelled paragraphs",
                             hint="ingest the run first, or pass --unlabelled FILE")
         held = self.labelled_keys - {ws_hash(t) for t in train.text}
-        keep = [i for i, k in enumerate(self.pool.key) if k not in held]
+        held_articles: set[str] = set()
+        if self.tc.distill.exclude_heldout_articles and self.pool.group and self.labelled_groups:
+            held_articles = self.labelled_groups - {article_key(g) for g in train.group}
+        keep = [i for i, k in enumerate(self.pool.key) if k not in held
+                and not (held_articles and article_key(self.pool.group[i]) in held_articles)]
         return self.pool.take(keep)
 
     def fit_fasttext(self, train: Examples):

@@ -25,7 +25,7 @@ from typing import Any
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
-from pipeline.rundir import RunDir, write_spark_table
+from pipeline.rundir import RunDir, read_table, write_spark_table
 from schemas import to_spark
 from schemas.contamination import CONTAMINATION, INDEX, ITEMS, PARAGRAPH_NGRAMS
 
@@ -112,7 +112,7 @@ def _join_plan(spark, run, paragraphs, index, d):
 def _figures(spark, run: RunDir, files: dict, index, plan: str, n_paragraphs: int | None) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
-    table = spark.read.parquet(str(run.table(TABLE)))
+    table = read_table(spark, run, TABLE)
     article = F.regexp_extract("paragraph_id", r"^(.*):\d+$", 1)
     total = table.agg(F.count(F.lit(1)).alias("rows"), F.count_distinct("paragraph_id").alias("paragraphs"),
                       F.count_distinct(article).alias("articles")).first()
@@ -154,7 +154,7 @@ def build_decontaminate(spark, run: RunDir, cfg: PipelineConfig, meta: dict[str,
     t_index = round(time.time() - started, 2)
     log.info("decontaminate: %d items, %d distinct %d-grams from %d files in %.1fs", len(index.items),
              index.n_ngrams, d.ngram, len(files), t_index)
-    paragraphs = spark.read.parquet(str(run.table("paragraphs"))).select("paragraph_id", "text")
+    paragraphs = read_table(spark, run, "paragraphs").select("paragraph_id", "text")
     plan = "broadcast" if index.n_ngrams <= d.broadcast_max_ngrams else "join"
     tmp = None
     if plan == "broadcast":

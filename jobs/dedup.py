@@ -27,8 +27,7 @@ from pipeline.config.dedup import DEDUP_VERSION, DedupConfig
 from pipeline.dedup.batch import signature_batches
 from pipeline.dedup.keep import KEEP_RULE_DOC, MISSING_TIME, MISSING_YEAR
 from pipeline.dedup.lsh import s_curve_midpoint, s_curve_table
-from pipeline.rundir import RunDir, write_spark_table
-from pipeline.rundir import read_table
+from pipeline.rundir import RunDir, read_table, write_spark_table
 from schemas import to_spark
 from schemas.dedup import DEDUP, DEDUP_ARTICLES, SIGNATURES
 
@@ -59,7 +58,7 @@ def compute_signatures(spark: SparkSession, run: RunDir, d: DedupConfig, input_m
         paragraphs = read_table(spark, run, "paragraphs").select("paragraph_id", "text")
         sigs = paragraphs.mapInArrow(lambda batches: signature_batches(batches, cfg), to_spark(SIGNATURES))
         write_spark_table(sigs, run, SIGNATURES_TABLE, meta)
-    return spark.read.parquet(str(run.table(SIGNATURES_TABLE)))
+    return read_table(spark, run, SIGNATURES_TABLE)
 
 
 def keep_key(prefix: str = "") -> Any:

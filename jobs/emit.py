@@ -42,7 +42,7 @@ from pipeline.emit.shards import (SHARD_INFOS, TMP_PREFIX, ShardInfo, partition_
                                   write_empty_shard)
 from pipeline.emit.tokens import get_counter, get_tokenizer, tokenizer_digest
 from pipeline.errors import UserError
-from pipeline.rundir import RunDir, write_json_atomic, write_text_atomic
+from pipeline.rundir import RunDir, read_table, write_json_atomic, write_text_atomic
 from schemas import to_spark
 from schemas.variants import BUILT_ROWS, SHARD_ROWS, SPLITS
 
@@ -99,8 +99,8 @@ def _paragraph_base(spark, run: RunDir, cfg: PipelineConfig, need_annotations: b
     for table in ("articles", "paragraphs"):
         if not run.is_complete(table):
             raise EmitError(f"{run.root}: table {table}/ is missing or incomplete; run `pmc-enrich ingest` first")
-    paragraphs = spark.read.parquet(str(run.table("paragraphs"))).select(*PARAGRAPH_FIELDS, "article_id")
-    articles = spark.read.parquet(str(run.table("articles")))
+    paragraphs = read_table(spark, run, "paragraphs").select(*PARAGRAPH_FIELDS, "article_id")
+    articles = read_table(spark, run, "articles")
     if "languages" not in articles.columns:  # a run ingested before article languages existed
         log.warning("articles/ has no `languages` column (ingested by an older version): using `language`; "
                     "re-ingest for reliable language rules")
@@ -110,7 +110,7 @@ def _paragraph_base(spark, run: RunDir, cfg: PipelineConfig, need_annotations: b
 
     # Duplicates go first, before any filter or upsampling, so a duplicate is never repeated.
     if run.is_complete("dedup"):
-        dups = (spark.read.parquet(str(run.table("dedup"))).where(F.col("is_duplicate"))
+        dups = (read_table(spark, run, "dedup").where(F.col("is_duplicate"))
                 .select("paragraph_id").distinct())
         paragraphs = paragraphs.join(dups, "paragraph_id", "left_anti")
     elif cfg.emit.require_dedup and cfg.dedup.enabled:
@@ -121,14 +121,14 @@ def _paragraph_base(spark, run: RunDir, cfg: PipelineConfig, need_annotations: b
     # dedup_articles/ lists articles flagged as reprints/versions of another article (most of their
     # paragraphs are copies of its paragraphs): their leftovers are fragments, dropped as a whole.
     if cfg.emit.drop_flagged_articles and run.is_complete("dedup_articles"):
-        flagged = spark.read.parquet(str(run.table("dedup_articles"))).select("article_id").distinct()
+        flagged = read_table(spark, run, "dedup_articles").select("article_id").distinct()
         articles = articles.join(flagged, "article_id", "left_anti")
         paragraphs = paragraphs.join(flagged, "article_id", "left_anti")
 
     # Benchmark overlap (decontaminate's sidecar): flag, never drop here — each recipe decides.
     contamination: dict[str, Any] = {"table": "absent", "flagged_paragraphs": 0, "benchmarks": {}}
     if run.is_complete("contamination"):
-        hits = spark.read.parquet(str(run.table("contamination"))).select("paragraph_id", "benchmark")
+        hits = read_table(spark, run, "contamination").select("paragraph_id", "benchmark")
         in_scope = hits.join(paragraphs.select("paragraph_id"), "paragraph_id", "left_semi")
         by_benchmark = in_scope.groupBy("benchmark").agg(F.countDistinct("paragraph_id").alias("n")).collect()
         flagged_ids = hits.select("paragraph_id").distinct().withColumn("contaminated", F.lit(True))
@@ -140,7 +140,7 @@ def _paragraph_base(spark, run: RunDir, cfg: PipelineConfig, need_annotations: b
         F.col("contaminated") if "contaminated" in paragraphs.columns else F.lit(None), F.lit(False)))
 
     if run.is_complete("annotations"):
-        ann = spark.read.parquet(str(run.table("annotations"))).select(
+        ann = read_table(spark, run, "annotations").select(
             "paragraph_id", F.col("document_type").cast("string"), F.col("domain").cast("string"),
             F.col("educational_score").cast("double"))
         paragraphs = paragraphs.join(ann, "paragraph_id", "left")

@@ -28,7 +28,7 @@ from typing import Any
 from pipeline.config import PipelineConfig
 from pipeline.config.ingest import language_rules
 from pipeline.errors import UserError
-from pipeline.rundir import RunDir, write_spark_table
+from pipeline.rundir import RunDir, read_table, write_spark_table
 from pipeline.sources import (
     Discovery,
     Document,
@@ -212,15 +212,10 @@ def _files_for(n_rows: int, cfg: PipelineConfig) -> int:
 
 
 def _write_table(df, run: RunDir, name: str, meta: dict[str, Any], sort_by: list[str]) -> int:
-    """Like ``rundir.write_spark_table`` (temp folder, then atomic publish), but counts the rows
-    from the written files' Parquet footers so the ``_COMPLETE`` marker carries them."""
-    import pyarrow.parquet as pq
-
+    """Publish one ingest table (already partitioned by article); returns its row count."""
     started = time.time()
-    tmp = run.tmp_path(name)
-    df.sortWithinPartitions(*sort_by).write.option("compression", "zstd").parquet(str(tmp))
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(tmp.glob("*.parquet")))
-    run.publish(tmp, name, {**meta, "rows": rows})
+    write_spark_table(df, run, name, meta, sort_by=sort_by)
+    rows = run.marker(name)["rows"]
     log.info("ingest: wrote %s (%d rows) in %.1fs", name, rows, time.time() - started)
     return rows
 
@@ -258,7 +253,7 @@ def _article_figures(run: RunDir) -> dict:
 
 def _paragraph_languages(spark, run: RunDir) -> dict:
     """Paragraph count per reliable language ("unknown": no trusted language), top 20."""
-    rows = spark.read.parquet(str(run.table("paragraphs"))).groupBy("language").count().collect()
+    rows = read_table(spark, run, "paragraphs").groupBy("language").count().collect()
     counts = sorted(((r["language"] or "unknown", r["count"]) for r in rows), key=lambda kv: (-kv[1], kv[0]))
     return dict(counts[:20])
 

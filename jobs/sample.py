@@ -15,8 +15,7 @@ import pyarrow as pa
 from pipeline import sampling
 from pipeline.config import SampleConfig
 from pipeline.errors import UserError
-from pipeline.rundir import RunDir
-from pipeline.rundir import read_table
+from pipeline.rundir import RunDir, read_table
 from schemas import to_spark
 from schemas.sample import DERIVED, SAMPLE
 

@@ -66,7 +66,7 @@ def load_unlabelled(spark, run: RunDir, cfg: PipelineConfig, path: str | None) -
     sample = (paras.withColumn("_h", h)
               .where((F.pmod(F.col("_h"), F.lit(1_000_000)) < F.lit(int(frac * 1_000_000))) | F.lit(frac >= 1.0))
               .orderBy("_h", "paragraph_id").limit(cc.max_paragraphs)
-              .select("paragraph_id", "text", "zone", "section_path", "article_type"))
+              .select("paragraph_id", "article_id", "text", "zone", "section_path", "article_type"))
     data = sample.toArrow().to_pydict()
     seen: set[str] = set()
     keep = []
@@ -79,7 +79,7 @@ def load_unlabelled(spark, run: RunDir, cfg: PipelineConfig, path: str | None) -
     pick = {k: [v[i] for i in keep] for k, v in data.items()}
     return Examples(text=pick["text"], context={"section": pick["section_path"], "zone": pick["zone"],
                                                 "article_type": pick["article_type"]},
-                    key=[ws_hash(t) for t in pick["text"]])
+                    key=[ws_hash(t) for t in pick["text"]], group=pick["article_id"])
 
 
 # ---- evaluation --------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def run_train(spark, run: RunDir, cfg: PipelineConfig, labels: str | None = None
             why += "; no unlabelled paragraphs (no paragraphs/ in the run, no --unlabelled), so nothing is distilled"
     if any(s in TAUGHT for s in wanted):
         pool = load_unlabelled(spark, run, cfg, pool_source)
-    trainer = Trainer(tc, pool, ex.text)
+    trainer = Trainer(tc, pool, ex.text, ex.group)
     log.info("labels: %d usable; students %s (%s)", len(ex), wanted, why)
     evaluate_fn = _evaluate_grouped if tc.evaluation == "grouped_cv" else _evaluate_paragraph_split
     ev = evaluate_fn(ex, wanted, trainer, cfg)

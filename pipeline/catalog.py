@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 CATALOG_FILE = "catalog.duckdb"
 # Bumped when the catalog's layout changes: an older catalog is rebuilt on open.
 CATALOG_FORMAT = 2
-TABLES = ["articles", "paragraphs", "quarantine", "superseded", "dedup", "dedup_articles", "sample",
-          "labels", "annotations"]
+TABLES = ["articles", "paragraphs", "quarantine", "superseded", "dedup", "dedup_articles", "contamination",
+          "sample", "labels", "annotations"]
 # Folders of a run that are not tables to expose (model files, caches, work areas).
-NOT_TABLES = {"model", "variants", "label_cache", "dedup_work", "reports"}
+NOT_TABLES = {"model", "variants", "label_cache", "dedup_work", "reports", "contamination_work"}
 
 
 def _sql_str(value: str) -> str:
@@ -172,16 +172,32 @@ def _paragraph_facts_sql(con: duckdb.DuckDBPyConnection, created: list[str],
         add("NULL::VARCHAR", "document_type", ("annotations", "document_type"))
         add("NULL::VARCHAR", "domain", ("annotations", "domain"))
         add("NULL::DOUBLE", "educational_score", ("annotations", "educational_score"))
+    if "contamination" in created:
+        # Several rows per paragraph (one per benchmark item it overlaps): one row per paragraph here.
+        joins.append("LEFT JOIN (SELECT paragraph_id, list(DISTINCT benchmark ORDER BY benchmark) AS benchmarks, "
+                     "max(overlap) AS max_overlap FROM contamination GROUP BY paragraph_id) c USING (paragraph_id)")
+        add("c.paragraph_id IS NOT NULL", "is_contaminated", ("paragraph_facts", "is_contaminated"))
+        add("c.benchmarks", "contamination_benchmarks", ("paragraph_facts", "contamination_benchmarks"))
+        add("c.max_overlap", "contamination_max_overlap", ("paragraph_facts", "contamination_max_overlap"))
     for i, name in enumerate(sidecars):
         alias = f"x{i}"
         cols = _columns(con, name)
         key = "paragraph_id" if "paragraph_id" in cols else "article_id"
-        # Aggregate-free 1:1 join only makes sense on a key the sidecar holds once per row; a sidecar
-        # keyed by article is joined on article_id.
-        joins.append(f"LEFT JOIN {_ident(name)} {alias} ON {alias}.{key} = p.{key}")
-        for c in cols:
-            if c not in ("paragraph_id", "article_id"):
+        others = [c for c in cols if c not in ("paragraph_id", "article_id")]
+        unique = con.execute(f"SELECT count(*) = count(DISTINCT {key}) FROM {_ident(name)}").fetchone()[0]
+        if unique:
+            joins.append(f"LEFT JOIN {_ident(name)} {alias} ON {alias}.{key} = p.{key}")
+            for c in others:
                 add(f"{alias}.{_ident(c)}", f"{name}_{c}", (name, c))
+        else:  # several rows per key: paragraph_facts stays one row per paragraph, the rows as a sorted list
+            row = "struct_pack(" + ", ".join(f"{_ident(c)} := {_ident(c)}" for c in others) + ")"
+            items = f", list({row} ORDER BY {row}) AS _items" if others else ""
+            joins.append(f"LEFT JOIN (SELECT {key}, count(*) AS _rows{items} FROM {_ident(name)} GROUP BY {key}) "
+                         f"{alias} ON {alias}.{key} = p.{key}")
+            add(f"coalesce({alias}._rows, 0)", f"{name}_rows", ("paragraph_facts", f"{name}_rows"))
+            if others:
+                add(f"{alias}._items", name, ("=", f"The rows of the {name}/ sidecar for this paragraph, as a "
+                                                   f"sorted list of structs."))
     sql = ("CREATE OR REPLACE VIEW paragraph_facts AS\nSELECT " + ",\n       ".join(select)
            + "\nFROM paragraphs p\n" + "\n".join(joins))
     return sql, origin
@@ -193,7 +209,9 @@ def _comment(con: duckdb.DuckDBPyConnection, view: str, kind: str,
     con.execute(f"COMMENT ON {kind} {_ident(view)} IS {_sql_str(view_comment(view))}")
     for c in _columns(con, view):
         text = column_comment(view, c)
-        if origin and c in origin and text == UNDESCRIBED.format(view=view):
+        if origin and c in origin and origin[c][0] == "=":  # a literal description
+            text = origin[c][1]
+        elif origin and c in origin and text == UNDESCRIBED.format(view=view):
             src_view, src_col = origin[c]
             text = column_comment(src_view, src_col)
             if src_view not in ("paragraph_facts", "paragraphs", "articles"):

@@ -16,6 +16,8 @@ VIEWS: dict[str, str] = {
     "dedup": "Dedup sidecar: one row per paragraph, its duplicate cluster and whether it is dropped. From dedup/.",
     "dedup_articles": "One row per article flagged as a reprint: most of its paragraphs copy one other article. "
                       "From dedup_articles/.",
+    "contamination": "One row per (paragraph, benchmark item) sharing enough word n-grams: a paragraph is "
+                     "contaminated when it has any row. From contamination/ (decontaminate).",
     "sample": "One row per paragraph sampled for LLM labelling, with its stratum. From sample/.",
     "labels": "One row per LLM (or imported) label, valid (status = 'ok') or not; imported texts that match no "
               "run paragraph have a null paragraph_id. From labels/.",
@@ -108,6 +110,12 @@ COLUMNS: dict[str, dict[str, str]] = {
         "share": "n_shared / n_paragraphs.",
         "kept_share": "Share of article_id's paragraphs that are kept.",
     },
+    "contamination": {
+        "benchmark": "Benchmark file name without extensions.",
+        "item_id": "The benchmark item's id in that file (or its line / row).",
+        "matched_ngrams": "Paragraph n-gram positions the item holds.",
+        "overlap": "matched_ngrams / the paragraph's n-gram positions.",
+    },
     "sample": {
         "n_tokens": "Estimated tokens: ceil(words x tokens_per_word).",
         "article_type": "Grouped article type: a known type, 'other' or 'unknown'.",
@@ -144,6 +152,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "cluster_size": "Dedup: paragraphs in the cluster (1 = unique).",
         "kept_paragraph_id": "Dedup: the paragraph kept for the cluster.",
         "reprint_of": "The article this paragraph's article reprints (dedup_articles), else null.",
+        "is_contaminated": "True when the paragraph overlaps a benchmark item (contamination/; the column is "
+                           "absent before decontaminate has run).",
+        "contamination_benchmarks": "Benchmarks the paragraph overlaps.",
+        "contamination_max_overlap": "Largest overlap with one benchmark item.",
         "in_sample": "True when the paragraph was sampled for LLM labelling.",
         "sample_stratum": "Sampling stratum of a sampled paragraph.",
         "llm_document_type": "LLM's document type (valid labels only; null when unlabelled).",
@@ -207,6 +219,8 @@ def column_comment(view: str, column: str) -> str:
     own = COLUMNS.get(view, {})
     if column in own:
         return own[column]
+    if view == "paragraph_facts" and column.endswith("_rows"):
+        return f"Rows of the {column[:-5]}/ sidecar for this paragraph (the rows themselves: column {column[:-5]})."
     if column in COMMON:
         return COMMON[column]
     return UNDESCRIBED.format(view=view)

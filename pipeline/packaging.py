@@ -15,7 +15,6 @@ Two artifacts, both from the working tree:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -27,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.rundir import write_json_atomic
+from pipeline.rundir import atomic_path, write_json_atomic
+from pipeline.stage_files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,8 @@ def build_pyfiles_zip(out_dir: str | os.PathLike[str], root: str | os.PathLike[s
     root, out_dir = Path(root), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / (name or f"pmc_enrich-{__version__}-pyfiles.zip")
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
     count = 0
-    try:
+    with atomic_path(target) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for package in PACKAGES:
                 for path in _package_files(root, package):
@@ -85,10 +83,6 @@ def build_pyfiles_zip(out_dir: str | os.PathLike[str], root: str | os.PathLike[s
                     info.external_attr = 0o644 << 16
                     zf.writestr(info, path.read_bytes())
                     count += 1
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     log.info("wrote %s (%d files, %d bytes)", target, count, target.stat().st_size)
     return target
 
@@ -133,14 +127,6 @@ def build_wheel(out_dir: str | os.PathLike[str], root: str | os.PathLike[str] = 
     return target
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_package(out_dir: str | os.PathLike[str], wheel: bool = True,
                   root: str | os.PathLike[str] = REPO_ROOT) -> PackageResult:
     """Build the --py-files zip (and the wheel unless ``wheel=False``) plus MANIFEST.json."""
@@ -149,7 +135,7 @@ def build_package(out_dir: str | os.PathLike[str], wheel: bool = True,
     if wheel:
         result.wheel = build_wheel(out_dir, root)
     for path in filter(None, [result.pyfiles_zip, result.wheel]):
-        result.files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        result.files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     write_json_atomic(out_dir / "MANIFEST.json", {
         "version": __version__,
         "packages": list(PACKAGES),

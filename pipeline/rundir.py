@@ -124,7 +124,8 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], **kwargs
 
 def write_spark_table(df, run: RunDir, name: str, meta: dict[str, Any] | None = None,
                       partitions: int | None = None, sort_by: list[str] | None = None) -> Path:
-    """Write a Spark DataFrame as table ``name`` atomically (temp folder, then rename).
+    """Write a Spark DataFrame as table ``name`` atomically (temp folder, then rename); the marker
+    carries the row count read from the written files' Parquet footers (no second Spark job).
 
     ``sort_by`` gives deterministic file contents: same input, same bytes.
     """
@@ -134,7 +135,8 @@ def write_spark_table(df, run: RunDir, name: str, meta: dict[str, Any] | None = 
         df = df.sortWithinPartitions(*sort_by)
     tmp = run.tmp_path(name)
     df.write.option("compression", "zstd").parquet(str(tmp))
-    return run.publish(tmp, name, meta)
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(tmp.glob("*.parquet")))
+    return run.publish(tmp, name, {**(meta or {}), "rows": rows})
 
 
 def read_table(spark, run: RunDir, table: str):

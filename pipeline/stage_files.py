@@ -8,6 +8,15 @@ from pathlib import Path
 from typing import Any
 
 
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def file_digest(path: str | None) -> str | None:
     """sha256 of a local file (a folder: of its files' names and digests); the path itself for a URL or
     a name that is no local path (a table name, a hub id)."""
@@ -15,11 +24,7 @@ def file_digest(path: str | None) -> str | None:
         return None
     p = Path(path)
     if p.is_file():
-        h = hashlib.sha256()
-        with p.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()[:20]
+        return sha256_file(p)[:20]
     if p.is_dir():
         parts = {str(f.relative_to(p)): file_digest(str(f)) for f in sorted(p.rglob("*")) if f.is_file()}
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]

@@ -153,20 +153,35 @@ def test_catalog_rebuilt_when_stale_and_skips_incomplete_tables(cataloged, tmp_p
     assert "annotations" not in names and "paragraph_facts" in names
 
 
-def test_a_later_sidecar_gets_a_view_and_joins_paragraph_facts(cataloged, tmp_path):
-    run = copy_run(cataloged, tmp_path / "run")
-    folder = run.table("contamination")
+def _add_table(run: RunDir, name: str, table: pa.Table) -> None:
+    folder = run.table(name)
     folder.mkdir()
-    pq.write_table(pa.table({"paragraph_id": ["PMC1:00000", "PMC2:00000"], "benchmark": ["medqa", "pubmedqa"],
-                             "overlap": [0.9, 0.6]}), folder / "part-0.parquet")
+    pq.write_table(table, folder / "part-0.parquet")
     (folder / "_COMPLETE").write_text("{}")
-    assert query(run, "SELECT count(*) FROM contamination")[1] == [(2,)]
-    rows = query(run, "SELECT paragraph_id, contamination_benchmark FROM paragraph_facts "
-                      "WHERE contamination_benchmark IS NOT NULL ORDER BY 1")[1]
-    assert rows == [("PMC1:00000", "medqa"), ("PMC2:00000", "pubmedqa")]
-    comment = query(run, "SELECT comment FROM duckdb_columns() WHERE table_name = 'paragraph_facts' "
-                         "AND column_name = 'contamination_overlap'")[1][0][0]
-    assert comment.startswith("contamination:")
+
+
+def test_contamination_and_later_sidecars_join_paragraph_facts_one_row_per_paragraph(cataloged, tmp_path):
+    run = copy_run(cataloged, tmp_path / "run")
+    # contamination/: one row per (paragraph, benchmark item); PMC1:00000 overlaps two items.
+    _add_table(run, "contamination", pa.table({
+        "paragraph_id": ["PMC1:00000", "PMC1:00000", "PMC2:00000"], "benchmark": ["medqa", "pubmedqa", "medqa"],
+        "item_id": ["q1", "q7", "q2"], "matched_ngrams": pa.array([9, 4, 12], pa.int32()),
+        "overlap": [0.9, 0.4, 0.6]}))
+    # Sidecars this code does not know: one keyed once per paragraph, one with several rows per paragraph.
+    _add_table(run, "readability", pa.table({"paragraph_id": ["PMC1:00000", "PMC3:00000"], "grade": [12.5, 9.0]}))
+    _add_table(run, "topics", pa.table({"paragraph_id": ["PMC1:00000", "PMC1:00000"], "topic": ["fever", "cough"]}))
+    assert query(run, "SELECT count(*) FROM contamination")[1] == [(3,)]
+    assert query(run, "SELECT count(*) FROM paragraph_facts")[1] == [(17,)]  # still one row per paragraph
+    rows = query(run, "SELECT paragraph_id, contamination_benchmarks, contamination_max_overlap, readability_grade, "
+                      "topics_rows, topics FROM paragraph_facts WHERE is_contaminated ORDER BY 1")[1]
+    assert rows == [("PMC1:00000", ["medqa", "pubmedqa"], 0.9, 12.5, 2, [{"topic": "cough"}, {"topic": "fever"}]),
+                    ("PMC2:00000", ["medqa"], 0.6, None, 0, None)]
+    comments = dict(query(run, "SELECT column_name, comment FROM duckdb_columns() "
+                               "WHERE table_name = 'paragraph_facts'")[1])
+    assert comments["contamination_max_overlap"].startswith("Largest overlap")
+    assert comments["topics_rows"].startswith("Rows of the topics/ sidecar")
+    assert comments["topics"].startswith("The rows of the topics/ sidecar")
+    assert comments["readability_grade"].startswith("readability:")
 
 
 def test_query_command_formats(cataloged, tmp_path):

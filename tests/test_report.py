@@ -232,3 +232,20 @@ def test_out_of_fold_metrics_of_a_cross_validated_card(tmp_path):
     assert comp["calibration"][1] == {"llm_score": 2, "student_mean": 2.0, "n": 2}
     assert comp["educational_score"]["mae"] == pytest.approx(sum(abs(t - p) for t, p in zip(truth_s, pred_s)) / 5)
     assert comp["document_type"]["per_class"]["review"]["precision"] == 0.5
+
+
+def test_contamination_section(tmp_path):
+    run = make_tiny_run(tmp_path / "run")
+    folder = run.table("contamination")
+    folder.mkdir()
+    pq.write_table(pa.table({"paragraph_id": ["PMC1:00000", "PMC1:00000", "PMC2:00000"],
+                             "benchmark": ["medqa", "pubmedqa", "medqa"], "item_id": ["q1", "q7", "q2"],
+                             "matched_ngrams": pa.array([9, 4, 12], pa.int32()), "overlap": [0.9, 0.4, 0.6]}),
+                   folder / "part-0.parquet")
+    (folder / "_COMPLETE").write_text("{}")
+    c = gather(run)["contamination"]
+    assert c["paragraphs"] == 2 and c["by_benchmark"] == {"medqa": 2, "pubmedqa": 1}
+    assert [(r["paragraph_id"], r["item_id"]) for r in c["top"]] == [("PMC1:00000", "q1"), ("PMC2:00000", "q2"),
+                                                                      ("PMC1:00000", "q7")]
+    write_report(run)
+    assert "Benchmark contamination" in (run.reports / "report.html").read_text()

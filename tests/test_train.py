@@ -213,3 +213,24 @@ def test_fold_pool_never_holds_a_text_the_fold_holds_out(reference_labels):
     assert len(only_held) >= 20
     assert {ws_hash(t) for t in kept} == {ws_hash(t) for t in pool_texts} - only_held
     assert pool_texts[-1] in kept and len(kept) < 30
+
+
+def test_fold_pool_drops_the_held_out_articles_other_paragraphs(reference_labels):
+    """Strict by article: a pool paragraph from a held-out article (matched by file name between the
+    pool's source path and the label file's source) is dropped too, unless the option is off."""
+    from classifiers.dataset import Examples, examples_from_table, read_table
+    from classifiers.labels import ws_hash
+    from classifiers.training import Trainer
+
+    ex, _ = examples_from_table(read_table(reference_labels))
+    held_source = ex.group[0]  # e.g. "elife00007.xml#0"
+    fold_train = ex.take([i for i, g in enumerate(ex.group) if g != held_source])
+    other_source = fold_train.group[0]
+    texts = ["An unlabelled paragraph of the held-out article.", "An unlabelled paragraph of a training article."]
+    pool = Examples(text=texts, key=[ws_hash(t) for t in texts],
+                    group=[f"jats-other/x/{held_source.split('#')[0]}", f"pkg.tar.gz::{other_source.split('#')[0]}"])
+    strict = Trainer(test_config().train, pool, ex.text, ex.group)._fold_pool(fold_train)
+    assert strict.text == texts[1:]
+    loose = Trainer(test_config(**{"train.distill.exclude_heldout_articles": False}).train, pool, ex.text,
+                    ex.group)._fold_pool(fold_train)
+    assert loose.text == texts

@@ -63,6 +63,9 @@ class DistillParams(BaseModel):
     """`distilled`: the linear student on gold labels + the transformer's soft targets on a pool."""
 
     pool_weight: float = Field(1.0, gt=0)  # weight of one pool row relative to one gold row
+    # In cross-validation, also drop from a fold's pool every paragraph of the fold's held-out
+    # articles (pool rows and labels must name their articles: article_id, or source file names).
+    exclude_heldout_articles: bool = True
 
 
 class CascadeParams(BaseModel):

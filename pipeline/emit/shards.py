@@ -20,7 +20,6 @@ place when complete, so a retried or speculative task never leaves a torn file b
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from dataclasses import asdict, dataclass
@@ -32,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.stage_files import sha256_file  # noqa: F401  (re-exported for emit)
 from pipeline.emit.layout import shard_name  # re-exported: callers import it from here
 
 
@@ -45,14 +45,6 @@ class ShardInfo:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_empty_shard(path: Path, schema: pa.Schema) -> None:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 DOCUMENT_TYPES = ("clinical_case", "study", "review", "other")
 DOMAINS = ("clinical", "biomedical", "other")
-STAGES = ("ingest", "dedup", "sample", "label", "train", "annotate", "emit", "catalog", "report")
+STAGES = ("ingest", "dedup", "decontaminate", "sample", "label", "train", "annotate", "emit", "catalog", "report")
 SCORE_BIN = 0.25  # student scores are floats in [1, 5]: 16 bins, no half-step artefacts
 TOP_N = 12
 EXAMPLES_PER_CLASS = 2
@@ -203,6 +203,23 @@ def dedup_section(con, objects: set[str]) -> dict[str, Any] | None:
     return {"matches": matches, "cluster_sizes": buckets, "top_repeated": top, "reprints": reprints,
             "reprinted_articles": int(_one(con, "SELECT count(*) FROM dedup_articles")) if "dedup_articles" in objects
             else None}
+
+
+def contamination_section(con, objects: set[str]) -> dict[str, Any] | None:
+    """Paragraphs that share n-grams with a benchmark item (contamination/), per benchmark."""
+    if "contamination" not in objects:
+        return None
+    by_benchmark = _counts(con, "SELECT benchmark, count(DISTINCT paragraph_id) FROM contamination GROUP BY 1")
+    flagged = int(_one(con, "SELECT count(DISTINCT paragraph_id) FROM contamination"))
+    top = []
+    if "paragraphs" in objects:
+        top = _rows(con, f"""
+            SELECT c.paragraph_id, c.benchmark, c.item_id, round(c.overlap, 3) AS overlap, p.text
+            FROM contamination c LEFT JOIN paragraphs p USING (paragraph_id)
+            ORDER BY c.overlap DESC, c.paragraph_id, c.benchmark, c.item_id LIMIT {TOP_N}""")
+        for r in top:
+            r["text"] = _clip(r["text"], 240)
+    return {"paragraphs": flagged, "by_benchmark": by_benchmark, "top": top}
 
 
 def languages_and_licences(con, objects: set[str]) -> dict[str, Any] | None:
@@ -400,6 +417,7 @@ def gather(run: RunDir) -> dict[str, Any]:
             "recipes": recipes(manifests),
             "thresholds": cuts,
             "dedup": dedup_section(con, objects),
+            "contamination": contamination_section(con, objects),
             "languages_licences": languages_and_licences(con, objects),
             "agreement": heldout_agreement(run, con, objects, card),
             "student": student_distributions(con, objects, cuts),

@@ -135,6 +135,16 @@ def _dedup_section(d: dict[str, Any] | None, chart: Charts) -> list[str]:
     return parts
 
 
+def _contamination_section(c: dict[str, Any] | None, chart: Charts) -> list[str]:
+    if not c:
+        return []
+    return ["<h2 id='contamination'>Benchmark contamination</h2>",
+            f"<p>{c['paragraphs']:,} paragraphs share n-grams with a benchmark item.</p>",
+            chart(svg.hbars(list(c["by_benchmark"].items()), "Paragraphs flagged, by benchmark", "paragraphs",
+                            width=520, label_width=160)),
+            "<h3>Largest overlaps</h3>", table(c["top"], text_columns=("text",))]
+
+
 def _languages_section(ll: dict[str, Any] | None, chart: Charts) -> list[str]:
     if not ll:
         return []
@@ -280,6 +290,7 @@ def _quarantine_section(rows: list[dict[str, Any]] | None) -> list[str]:
 SECTIONS = {
     "funnel": lambda f, c: _funnel_section(f, c),
     "dedup": lambda f, c: _dedup_section(f.get("dedup"), c),
+    "contamination": lambda f, c: _contamination_section(f.get("contamination"), c),
     "languages": lambda f, c: _languages_section(f.get("languages_licences"), c),
     "labels": lambda f, c: _labels_section(f, c),
     "examples": lambda f, c: _examples_section(f.get("examples")),
@@ -298,7 +309,7 @@ def render_html(facts: dict[str, Any]) -> str:
     chart = Charts()
     body = [f"<h1>pmc-enrich run report</h1><p class='muted'>run: {esc(facts['run'])} · generated "
             f"{esc(facts['generated_at'])}</p><p id='chart-check'></p>",
-            "<nav><a href='#funnel'>funnel</a><a href='#dedup'>dedup</a><a href='#languages'>languages & licences</a>"
+            "<nav><a href='#funnel'>funnel</a><a href='#dedup'>dedup</a><a href='#contamination'>contamination</a><a href='#languages'>languages & licences</a>"
             "<a href='#labels'>labels</a><a href='#student'>student</a><a href='#examples'>examples</a>"
             "<a href='#quarantine'>quarantine</a><a href='#timings'>timings</a><a href='#provenance'>provenance</a></nav>"]
     for name in SECTIONS:
