@@ -21,7 +21,7 @@ import pyarrow as pa
 from classifiers.io import context_from_columns, prediction_arrays
 from classifiers.students import resolve_student_dir, student_card
 from pipeline.config import PipelineConfig
-from pipeline.rundir import RunDir, write_json_atomic, write_spark_table
+from pipeline.rundir import RunDir, read_table, write_spark_table
 from schemas import to_spark
 from schemas.annotations import ANNOTATIONS
 
@@ -71,28 +71,18 @@ def score_batches(batches: Iterator[pa.RecordBatch], version: str, shipped_name:
         yield pa.RecordBatch.from_arrays([cols[f.name] for f in ANNOTATIONS], schema=ANNOTATIONS)
 
 
-def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = None, student: str | None = None,
-                 overwrite: bool = False) -> dict:
-    """Score every paragraph with the chosen student and publish ``annotations/``."""
+def annotate_paragraphs(spark, run: RunDir, cfg: PipelineConfig, model: str | None = None,
+                        student: str | None = None, meta: dict | None = None) -> dict:
+    """Score every paragraph with the chosen student, publish ``annotations/`` and return the figures."""
     from pyspark.sql import functions as F
 
     ac = cfg.annotate
-    run.clean_temporaries()
-    if not run.is_complete("paragraphs"):
-        raise FileNotFoundError(f"{run.table('paragraphs')}: not ingested yet (run `pmc-enrich ingest`)")
     # No student named: the card's annotator for this hardware (annotate.device cuda → its GPU pick,
     # else the best CPU-speed student), see classifiers.training.pick_annotators.
     student_dir = resolve_student_dir(model or ac.model or run.table("model"), student or ac.student, ac.device)
     card = student_card(student_dir)
     version = card["version"]
-    done = run.marker(TABLE)
-    if done and not overwrite and done.get("classifier_version") == version:
-        log.info("annotations/ already complete for %s; skipping (use --overwrite)", version)
-        report = _read_report(run)
-        report["skipped"] = True
-        return report
-
-    paras = spark.read.parquet(str(run.table("paragraphs")))
+    paras = read_table(spark, run, "paragraphs")
     n_paragraphs = paras.count()
     cols = ["paragraph_id", "text"]
     use = set(card.get("context_features", []))
@@ -102,7 +92,7 @@ def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = No
         cols.append("section_path")
     df = paras.select(*cols, *(["article_id"] if "article_type" in use else []))
     if "article_type" in use and run.is_complete("articles"):
-        arts = spark.read.parquet(str(run.table("articles"))).select("article_id", "article_type")
+        arts = read_table(spark, run, "articles").select("article_id", "article_type")
         df = df.join(F.broadcast(arts), "article_id", "left").drop("article_id")
     elif "article_type" in use:
         df = df.drop("article_id")
@@ -116,14 +106,14 @@ def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = No
     out = df.mapInArrow(scorer, to_spark(ANNOTATIONS))
     t0 = time.time()
     partitions = max(1, spark.sparkContext.defaultParallelism)
-    write_spark_table(out, run, TABLE, meta={"classifier_version": version, "student": card.get("student"),
-                                             "rows": n_paragraphs},
+    write_spark_table(out, run, TABLE, meta={**(meta or {}), "classifier_version": version,
+                                             "student": card.get("student")},
                       partitions=partitions, sort_by=["paragraph_id"])
     seconds = time.time() - t0
     # One aggregation pass over the written table: row count, score summary, class counts.
     from classifiers.heads import DOCUMENT_TYPE, DOMAIN
 
-    written = spark.read.parquet(str(run.table(TABLE)))
+    written = read_table(spark, run, TABLE)
     aggs = [F.count("*").alias("rows"), F.avg("educational_score").alias("mean_score"),
             F.avg((F.col("educational_score") >= 3).cast("double")).alias("keep_share")]
     aggs += [F.sum((F.col(h.name) == c).cast("long")).alias(f"{h.name}:{c}")
@@ -132,29 +122,18 @@ def run_annotate(spark, run: RunDir, cfg: PipelineConfig, model: str | None = No
     counts = {h.name: {c: int(stats[f"{h.name}:{c}"] or 0) for c in h.classes} for h in (DOCUMENT_TYPE, DOMAIN)}
     if stats["rows"] != n_paragraphs:
         raise RuntimeError(f"annotations has {stats['rows']} rows for {n_paragraphs} paragraphs")
-    report = {
-        "stage": STAGE, "skipped": False, "student_dir": str(student_dir), "student": card.get("student"),
+    return {
+        "student_dir": str(student_dir), "student": card.get("student"),
         "classifier_version": version, "paragraphs": n_paragraphs, "rows": stats["rows"],
         "seconds": round(seconds, 2), "paragraphs_per_s": round(n_paragraphs / seconds, 1) if seconds else None,
         "mean_educational_score": stats["mean_score"], "keep_share_at_3": stats["keep_share"], "counts": counts,
         "context_features": sorted(use), "partitions": partitions,
     }
-    write_json_atomic(run.report(STAGE), report)
-    return report
-
-
-def _read_report(run: RunDir) -> dict:
-    import json
-    path = run.report(STAGE)
-    return json.loads(path.read_text()) if path.exists() else {"stage": STAGE}
 
 
 def build(ctx) -> dict:
     """Stage entry (pipeline.stage runner): it has already decided the stage must run."""
-    figures = dict(run_annotate(ctx.spark, ctx.run, ctx.cfg, overwrite=True))
-    for key in ("stage", "skipped", "elapsed_s"):
-        figures.pop(key, None)
-    return figures
+    return annotate_paragraphs(ctx.spark, ctx.run, ctx.cfg, meta=ctx.meta())
 
 
 def main(argv: list[str] | None = None) -> None:

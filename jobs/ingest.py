@@ -5,9 +5,11 @@ How the work spreads (see docs/ingest.md):
 1. The driver lists the inputs (``pipeline.sources.discover_inputs``): one *unit* per package,
    loose files in chunks of ``ingest.files_per_chunk``.
 2. Each unit is one Spark job writing a *staged* table (``RUN_DIR/.ingest-stage/<unit key>``):
-   a package is streamed by one task (members out one at a time), then ``repartition``-ed so
-   parsing runs in many tasks; loose files are parallelised directly. Units run as concurrent
-   jobs (``ingest.concurrent_inputs``). A rerun after a crash reuses finished stages.
+   a package is streamed by one task (members out one at a time, as Arrow batches), then
+   ``repartition``-ed so parsing runs in many tasks; loose files are parallelised directly (a
+   ``range`` of file indexes). Parsing is a ``mapInArrow``: Python hands the JVM Arrow record
+   batches of the staging schema, never pickled rows. Units run as concurrent jobs
+   (``ingest.concurrent_inputs``). A rerun after a crash reuses finished stages.
 3. Merge: keep the latest copy of each article (``superseded/`` records the others), sort, write
    the four tables atomically, then ``reports/ingest.json``; the stages are deleted.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -28,7 +31,7 @@ from typing import Any
 from pipeline.config import PipelineConfig
 from pipeline.config.ingest import language_rules
 from pipeline.errors import UserError
-from pipeline.rundir import RunDir, read_table, write_spark_table
+from pipeline.rundir import RunDir, write_spark_table
 from pipeline.sources import (
     Discovery,
     Document,
@@ -47,6 +50,11 @@ STAGE_ROOT = ".ingest-stage"
 TABLES = ("articles", "paragraphs", "quarantine", "superseded")
 ERROR_CHARS = 500
 PACKAGE_COMPRESSION = 4.5  # ≈ XML bytes per compressed package byte (PMC bulk packages)
+# Arrow batch bounds (memory, not results): staged rows handed to the JVM per batch, and package
+# members per batch out of the streaming task (each member's XML travels in the batch).
+STAGE_BATCH_ROWS = 4096
+MEMBER_BATCH_BYTES = 16 * 1024 * 1024
+MEMBER_BATCH_RECORDS = 256
 
 DEFINITIONS = {
     "document": "one loose file, one package member, or one filelist row whose member is missing "
@@ -144,6 +152,85 @@ def _read_files(files: Iterable[tuple[str, str, int]], max_bytes: int) -> Iterat
         yield read_file(url, name, max_bytes)
 
 
+# ------------------------------------------------------------------ Arrow batches (executor side)
+
+def _stage_batch(rows: list[tuple]):
+    """Stage rows (tuples in STAGE's column order) → one Arrow record batch of the STAGE schema."""
+    import pyarrow as pa
+
+    columns = list(zip(*rows)) if rows else [()] * len(STAGE)
+    return pa.RecordBatch.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, STAGE)], schema=STAGE)
+
+
+def _stage_batches(rows: Iterable[tuple], batch_rows: int = STAGE_BATCH_ROWS):
+    """Stage rows in Arrow batches of at most ``batch_rows`` (a document's rows may straddle two)."""
+    pending: list[tuple] = []
+    for row in rows:
+        pending.append(row)
+        if len(pending) >= batch_rows:
+            yield _stage_batch(pending)
+            pending = []
+    if pending:
+        yield _stage_batch(pending)
+
+
+MEMBERS = None  # Arrow schema of the records streamed out of a package (built on first use)
+
+
+def _members_schema():
+    global MEMBERS
+    if MEMBERS is None:
+        import pyarrow as pa
+
+        # source: the partitioning key; record: the pickled Document/Problem (bytes + filelist row)
+        MEMBERS = pa.schema([pa.field("source", pa.string(), nullable=False),
+                             pa.field("record", pa.binary(), nullable=False)])
+    return MEMBERS
+
+
+def _member_batches(unit: InputUnit, max_bytes: int):
+    """mapInArrow body of the streaming task: every record of one package, in bounded Arrow batches."""
+    import pyarrow as pa
+
+    schema = _members_schema()
+    sources: list[str] = []
+    records: list[bytes] = []
+    size = 0
+    for rec in read_unit(unit, max_bytes):
+        blob = pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL)
+        sources.append(rec.source)
+        records.append(blob)
+        size += len(blob)
+        if size >= MEMBER_BATCH_BYTES or len(records) >= MEMBER_BATCH_RECORDS:
+            yield pa.RecordBatch.from_arrays([pa.array(sources, pa.string()), pa.array(records, pa.binary())],
+                                             schema=schema)
+            sources, records, size = [], [], 0
+    if records:
+        yield pa.RecordBatch.from_arrays([pa.array(sources, pa.string()), pa.array(records, pa.binary())],
+                                         schema=schema)
+
+
+def _parse_member_batches(batches, detect_language: bool, language_rules=None):
+    """mapInArrow body of a parse task over package members: member batches in, stage batches out."""
+    def records():
+        for batch in batches:
+            for blob in batch.column("record").to_pylist():
+                yield pickle.loads(blob)
+
+    yield from _stage_batches(_parse_records(records(), detect_language, language_rules))
+
+
+def _parse_file_batches(batches, files: tuple[tuple[str, str, int], ...], max_bytes: int,
+                        detect_language: bool, language_rules=None):
+    """mapInArrow body of a parse task over loose files: batches of file indexes in, stage batches out."""
+    def chosen():
+        for batch in batches:
+            for i in batch.column(0).to_pylist():
+                yield files[i]
+
+    yield from _stage_batches(_parse_records(_read_files(chosen(), max_bytes), detect_language, language_rules))
+
+
 # ----------------------------------------------------------------------------- staging (driver)
 
 def _stage_name(unit: InputUnit) -> str:
@@ -165,20 +252,24 @@ def stage_unit(spark, run: RunDir, unit: InputUnit, cfg: PipelineConfig) -> dict
     """Parse one input unit into its staged table; returns the stage marker."""
     from schemas import to_spark
 
-    sc = spark.sparkContext
-    sc.setLocalProperty("spark.job.description", f"ingest {unit.name}")
+    spark.sparkContext.setLocalProperty("spark.job.description", f"ingest {unit.name}")
     n = _parse_partitions(spark, unit, cfg)
     max_bytes = cfg.ingest.max_member_bytes
     detect = cfg.ingest.detect_language
     rules = language_rules(cfg.ingest)
+    stage_type = to_spark(STAGE)
     if unit.kind == "package":
-        # One task streams the archive; the shuffle spreads its members over n parse tasks.
-        members = sc.parallelize([unit], 1).flatMap(lambda u: read_unit(u, max_bytes))
-        rows = members.repartition(n).mapPartitions(lambda recs: _parse_records(recs, detect, rules))
+        # One task streams the archive; the shuffle (on the JVM side, Arrow in and out) spreads its
+        # members over n parse tasks.
+        members = spark.range(0, 1, 1, 1).mapInArrow(
+            lambda _: _member_batches(unit, max_bytes), to_spark(_members_schema()))
+        df = members.repartition(n, "source").mapInArrow(
+            lambda batches: _parse_member_batches(batches, detect, rules), stage_type)
     else:
-        rows = sc.parallelize(list(unit.files), n).mapPartitions(
-            lambda files: _parse_records(_read_files(files, max_bytes), detect, rules))
-    df = spark.createDataFrame(rows, schema=to_spark(STAGE), verifySchema=False)
+        files = tuple(unit.files)
+        # File i of the unit is row i of a range: n contiguous slices, no shuffle, no pickled rows.
+        df = spark.range(0, len(files), 1, n).mapInArrow(
+            lambda batches: _parse_file_batches(batches, files, max_bytes, detect, rules), stage_type)
     started = time.time()
     meta = {"unit": unit.name, "key": unit.key, "kind": unit.kind, "partitions": n}
     write_spark_table(df, run, _stage_name(unit), meta=meta)
@@ -251,10 +342,22 @@ def _article_figures(run: RunDir) -> dict:
     }
 
 
-def _paragraph_languages(spark, run: RunDir) -> dict:
-    """Paragraph count per reliable language ("unknown": no trusted language), top 20."""
-    rows = read_table(spark, run, "paragraphs").groupBy("language").count().collect()
-    counts = sorted(((r["language"] or "unknown", r["count"]) for r in rows), key=lambda kv: (-kv[1], kv[0]))
+def _paragraph_languages(run: RunDir) -> dict:
+    """Paragraph count per reliable language ("unknown": no trusted language), top 20.
+
+    Counted in the driver from the written files' one small column, a batch at a time (memory
+    stays bounded on the full corpus): no Spark job to re-read what the write just materialised."""
+    from collections import Counter
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    totals: Counter = Counter()
+    for path in sorted(run.table("paragraphs").glob("*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(columns=["language"], batch_size=1 << 20):
+            for r in pc.value_counts(batch.column(0)).to_pylist():
+                totals[r["values"] or "unknown"] += r["counts"]
+    counts = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
     return dict(counts[:20])
 
 
@@ -305,7 +408,7 @@ def _merge(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig, meta
     reasons = pq.read_table(run.table("quarantine"), columns=["reason"]).column("reason")
     by_reason = {r["values"]: r["counts"] for r in pc.value_counts(reasons).to_pylist()} if len(reasons) else {}
     figures = _article_figures(run)
-    figures["paragraphs_by_language"] = _paragraph_languages(spark, run)
+    figures["paragraphs_by_language"] = _paragraph_languages(run)
     return {
         "documents": {
             "seen": seen,

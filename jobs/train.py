@@ -133,10 +133,10 @@ def _evaluate_paragraph_split(ex: Examples, wanted: list[str], trainer: Trainer,
 
 
 # ---- the stage ---------------------------------------------------------------------------------
-def run_train(spark, run: RunDir, cfg: PipelineConfig, labels: str | None = None, student: str | None = None,
-              unlabelled: str | None = None, overwrite: bool = False, marker: dict | None = None) -> dict:
+def train_students(spark, run: RunDir, cfg: PipelineConfig, labels: str | None = None, student: str | None = None,
+                   unlabelled: str | None = None, marker: dict | None = None) -> dict:
     """Evaluate the requested students by article (grouped k-fold CV), fit them on all labels,
-    publish ``model/`` and write ``reports/train.json``. ``spark`` (a session, a zero-argument
+    publish ``model/`` and return the figures (the runner writes ``reports/train.json``). ``spark`` (a session, a zero-argument
     factory, or None: one is made when needed) only draws the unlabelled pool from the run.
     ``marker``: extra fields for model/'s completion marker (the stage runner's fingerprint)."""
     tc = cfg.train
@@ -146,10 +146,6 @@ def run_train(spark, run: RunDir, cfg: PipelineConfig, labels: str | None = None
     ex, info = load_labels(run, labels, soft_targets=tc.soft_targets)
 
     existing = run.marker(MODEL) if run.is_complete(MODEL) else None
-    if existing and not overwrite and existing.get("label_hash") == info["label_hash"] \
-            and set(wanted) <= set(existing.get("students", [])):
-        log.info("model/ already holds %s trained on these labels; skipping (use --overwrite)", wanted)
-        return _read_report(run)
 
     pool = None
     pool_source = unlabelled or tc.cascade.unlabelled
@@ -213,21 +209,19 @@ def run_train(spark, run: RunDir, cfg: PipelineConfig, labels: str | None = None
     run.publish(tmp, MODEL, {**(marker or {}), "label_hash": info["label_hash"], "students": students,
                              "versions": {s: card_students[s].get("version") for s in students}})
 
-    report = {
-        "stage": STAGE, "model_dir": str(run.table(MODEL)), "default_student": annot["cpu"], "annotator": annot,
+    return {
+        "model_dir": str(run.table(MODEL)), "default_student": annot["cpu"], "annotator": annot,
         **{k: info[k] for k in ("label_source", "label_hash", "labeller", "prompt_version", "n_used", "skipped_rows",
                                 "group_column")},
         "evaluation": ev["evaluation"], "trained_because": why,
         "students": {s: card_students[s] for s in students},
         "table": [cv_row(s, card_students[s]["cv"]) for s in STUDENTS if s in card_students and
                   card_students[s].get("cv")],
-        "learning_curve": ev["learning_curve"], "paper_student": PAPER_STUDENT, "skipped": False,
+        "learning_curve": ev["learning_curve"], "paper_student": PAPER_STUDENT,
         # One-line figures for the command's summary.
         "evaluation_method": ev["evaluation"]["method"],
         "cv_headline": {s: headline_line(card_students[s]["cv"]) for s in students if card_students[s].get("cv")},
     }
-    write_json_atomic(run.report(STAGE), report)
-    return report
 
 
 def _pm(stat: dict) -> str:
@@ -262,18 +256,10 @@ def _read_card(run: RunDir) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _read_report(run: RunDir) -> dict:
-    import json
-    path = run.report(STAGE)
-    report = json.loads(path.read_text()) if path.exists() else {"stage": STAGE}
-    report["skipped"] = True
-    return report
-
-
 TABLE_COLUMNS = ("student", "type_acc", "type_f1", "clinical_case_f1", "domain_f1", "score_mae", "score_r", "keep_f1")
 
 
-def print_table(report: dict) -> str:
+def print_table(report: dict) -> str:  # also the `train` command's summary (pipeline.stages)
     """Grouped-CV means ± spread per student beside the paper's student, then the learning curve."""
     rows = []
     for r in report.get("table", []):
@@ -304,10 +290,7 @@ def print_table(report: dict) -> str:
 def build(ctx) -> dict:
     """Stage entry (pipeline.stage runner): it has already decided the stage must run. Spark is
     started only if an unlabelled pool must be drawn from the run."""
-    figures = dict(run_train(lambda: ctx.spark, ctx.run, ctx.cfg, overwrite=True, marker=ctx.meta()))
-    for key in ("stage", "skipped", "elapsed_s"):
-        figures.pop(key, None)
-    return figures
+    return train_students(lambda: ctx.spark, ctx.run, ctx.cfg, marker=ctx.meta())
 
 
 def main(argv: list[str] | None = None) -> None:

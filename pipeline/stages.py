@@ -256,12 +256,17 @@ STAGES: list[Stage] = [
         section="train",
         settings=_train_settings,
         spark=False,  # Spark only to draw the cascade's unlabelled pool: started on first use
+        creates_run=True,  # a label file (--labels) needs no ingest
+        summary=("evaluation_method", "default_student", "cv_headline"),
         validate=_check_train,
         options=(
             Option("labels", "Label file (JSONL/Parquet) instead of RUN_DIR/labels/.", key="train.labels",
                    is_path=True),
-            Option("student", "Which student(s) to train.", key="train.student"),
-            Option("unlabelled", "Cascade: paragraphs to pseudo-label (JSONL/Parquet with text).",
+            Option("student", "Which student(s) to train; auto: what this hardware can use, picked by grouped CV.",
+                   key="train.student",
+                   choices=("auto", "fasttext", "linear", "transformer", "distilled", "cascade", "all")),
+            Option("unlabelled", "distilled / cascade: paragraphs the transformer pseudo-labels (JSONL/Parquet "
+                   "with text); default: a sample of RUN_DIR/paragraphs/.",
                    key="train.cascade.unlabelled", is_path=True),
             Option("autotune", "fastText: off | grid | fasttext.", key="train.autotune",
                    choices=("off", "grid", "fasttext")),
@@ -281,7 +286,8 @@ STAGES: list[Stage] = [
         options=(
             Option("model", "Model folder (default: RUN_DIR/model).", key="annotate.model", flags=("--model", "-m"),
                    is_path=True),
-            Option("student", "Student to annotate with (default: the model card's).", key="annotate.student"),
+            Option("student", "Student to annotate with (default: the model card's pick for this device).",
+                   key="annotate.student", choices=("fasttext", "linear", "transformer", "distilled", "cascade")),
         ),
         summary=("paragraphs", "student", "model_version"),
     ),

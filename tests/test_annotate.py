@@ -46,22 +46,22 @@ def _write_run_labels(run, reference_labels) -> int:
 
 
 def _annotated(spark, run_copy, trained_run, **kw):  # noqa: F811
-    from jobs.annotate import run_annotate
+    from stagetools import config_for, figures
 
     model_run, _, _ = trained_run
     shutil.copytree(model_run.table("model"), run_copy.table("model"))
-    return run_annotate(spark, run_copy, test_config(), **kw)
+    return figures("annotate", spark, config_for(run_copy, test_config()), **kw)
 
 
 def test_train_on_run_labels_uses_run_context_then_annotate(spark, run_copy, reference_labels):
     """labels/ from the run (status ok rows) + section path, zone and article type joined from the
     run's tables → fastText with all three context features → annotate feeds it those columns."""
-    from jobs.annotate import run_annotate
-    from jobs.train import run_train
+    from jobs.train import train_students
+    from stagetools import config_for, figures
 
     n = _write_run_labels(run_copy, reference_labels)
     assert n >= 100
-    report = run_train(None, run_copy, test_config(**{"train.fasttext.epoch": 10}), student="fasttext")
+    report = train_students(None, run_copy, test_config(**{"train.fasttext.epoch": 10}), student="fasttext")
     card = (run_copy.table("model") / "model_card.json").read_text()
     assert report["n_used"] == n and report["skipped_rows"] == {"status_not_ok": 1}
     assert report["labeller"] == ["reference-llm"] and report["prompt_version"] == ["rubric-v1"]
@@ -71,15 +71,16 @@ def test_train_on_run_labels_uses_run_context_then_annotate(spark, run_copy, ref
     assert report["group_column"] == "article_id" and report["evaluation"]["groups"] == "article"
     by = report["students"]["fasttext"]["by_collection"]
     assert sum(v["n"] for v in by.values()) == n and set(by) <= {"pmc_bulk", "elife", "scielo", "europe_pmc", "other"}
-    ann = run_annotate(spark, run_copy, test_config())
+    ann = figures("annotate", spark, config_for(run_copy, test_config()))
     assert ann["context_features"] == ["article_type", "section", "zone"]
     assert ann["rows"] == pq.read_table(run_copy.table("annotations"), columns=["paragraph_id"]).num_rows
     assert sum(ann["counts"]["domain"].values()) == ann["paragraphs"]
 
 
 def test_annotate_every_paragraph_once_valid_resumable_deterministic(spark, run_copy, trained_run):  # noqa: F811
-    from jobs.annotate import run_annotate
     from schemas.annotations import ANNOTATIONS
+    from stagetools import config_for
+    from stagetools import run as run_stage
     from schemas.labels import DOCUMENT_TYPES, DOMAINS
 
     report = _annotated(spark, run_copy, trained_run)
@@ -103,18 +104,23 @@ def test_annotate_every_paragraph_once_valid_resumable_deterministic(spark, run_
     assert max(counts, key=counts.get) == "study"  # the sample is mostly research articles
 
     # Rerun: complete for this classifier_version → skipped; --overwrite → the same rows again.
-    assert run_annotate(spark, run_copy, test_config())["skipped"] is True
-    assert run_annotate(spark, run_copy, test_config(), overwrite=True)["skipped"] is False
+    assert run_stage("annotate", spark, config_for(run_copy, test_config()))["skipped"] is True
+    assert run_stage("annotate", spark, config_for(run_copy, test_config()), overwrite=True)["skipped"] is False
     again = pq.read_table(run_copy.table("annotations"))
     assert ann.sort_by("paragraph_id").equals(again.sort_by("paragraph_id"))
     assert not [p for p in run_copy.root.iterdir() if p.name.startswith((".tmp-", ".trash-"))]
 
 
 def test_annotate_without_model_or_paragraphs_fails_clearly(spark, tmp_path, run_copy):
-    from jobs.annotate import run_annotate
+    from pipeline.errors import MissingStageError, UserError
     from pipeline.rundir import RunDir
+    from stagetools import config_for
+    from stagetools import run as run_stage
 
-    with pytest.raises(FileNotFoundError, match="train"):
-        run_annotate(spark, run_copy, test_config())
-    with pytest.raises(FileNotFoundError, match="ingest"):
-        run_annotate(spark, RunDir(tmp_path / "empty"), test_config())
+    with pytest.raises(MissingStageError, match="model/ is missing") as err:
+        run_stage("annotate", spark, config_for(run_copy, test_config()))
+    assert "pmc-enrich train" in err.value.hint
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError) as err:
+        run_stage("annotate", spark, config_for(RunDir(tmp_path / "empty"), test_config()))
+    assert "ingest" in err.value.hint

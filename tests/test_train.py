@@ -34,12 +34,13 @@ test_config.__test__ = False  # a helper, not a test
 def trained_run(tmp_path_factory, reference_labels):
     """A run whose model/ holds a fastText student trained on the reference labels (shared by the
     predict and annotate tests)."""
-    from jobs.train import run_train
+    from stagetools import config_for, figures
 
     root = tmp_path_factory.mktemp("distill") / "run"
     labels = root.parent / "reference-labels.jsonl"
     shutil.copy(reference_labels, labels)
-    report = run_train(None, RunDir(root), test_config(), labels=str(labels), student="fasttext")
+    report = figures("train", None, config_for(RunDir(root), test_config(), train__labels=str(labels),
+                                               train__student="fasttext"))
     return RunDir(root), report, labels
 
 
@@ -70,27 +71,29 @@ def test_train_fasttext_is_evaluated_by_article_in_card_and_report(trained_run):
     by = report["students"]["fasttext"]["by_collection"]
     assert set(by) <= {"pmc_bulk", "elife", "scielo", "europe_pmc", "other"} and "elife" in by
     assert sum(v["n"] for v in by.values()) == 3000
-    saved = json.loads(run.report("train").read_text())
+    saved = json.loads(run.report("train").read_text())["figures"]
     assert saved["table"][0]["student"] == "fasttext" and saved["table"][0]["type_f1_std"] is not None
     assert saved["paper_student"]["document_type"]["macro_f1"] == 0.925
 
 
 def test_paragraph_split_is_an_explicit_option_labelled_optimistic(tmp_path, reference_labels):
-    from jobs.train import run_train
+    from jobs.train import train_students
 
     cfg = test_config(**{"train.evaluation": "paragraph_split", "train.fasttext.epoch": 5})
-    report = run_train(None, RunDir(tmp_path / "run"), cfg, labels=str(reference_labels), student="fasttext")
+    report = train_students(None, RunDir(tmp_path / "run"), cfg, labels=str(reference_labels), student="fasttext")
     assert "OPTIMISTIC" in report["evaluation"]["method"]
     assert report["evaluation"]["heldout"] == pytest.approx(600, abs=10)
     assert report["students"]["fasttext"]["metrics"]["document_type"]["n"] == report["evaluation"]["heldout"]
 
 
 def test_train_rerun_is_skipped_unless_overwrite(trained_run):
-    from jobs.train import run_train
+    from stagetools import config_for
+    from stagetools import run as run_stage
 
     run, report, labels = trained_run
     before = (run.table("model") / "fasttext" / "student.json").read_text()
-    again = run_train(None, run, test_config(), labels=str(labels), student="fasttext")
+    again = run_stage("train", None, config_for(run, test_config(), train__labels=str(labels),
+                                                train__student="fasttext"))
     assert again["skipped"] is True
     assert (run.table("model") / "fasttext" / "student.json").read_text() == before
 
@@ -100,7 +103,6 @@ def test_train_cli_runs_grouped_cv_and_summarises(tmp_path, reference_labels):
 
     from pipeline.cli import app
 
-    (tmp_path / "run").mkdir()  # the stage runner wants an existing folder; a label file needs no ingest
     res = CliRunner().invoke(app, ["train", str(tmp_path / "run"), "--labels", str(reference_labels),
                                    "--student", "fasttext", "--set", "train.fasttext.epoch=5",
                                    "--set", "train.fasttext.bucket=20000", "--set", "train.cv_folds=2",
@@ -116,13 +118,13 @@ def test_train_cli_runs_grouped_cv_and_summarises(tmp_path, reference_labels):
 def test_auto_on_cpu_trains_cpu_students_and_learning_curve_is_marked_extrapolated(tmp_path, reference_labels):
     """--student auto without a GPU: fastText + the linear student, both by grouped CV; the card
     says which annotates and why; the learning curve covers 25-100 % with a 10x extrapolation."""
-    from jobs.train import print_table, run_train
+    from jobs.train import print_table, train_students
     from classifiers.students import load_student, resolve_student_dir
 
     cfg = test_config(**{"train.fasttext.epoch": 5, "train.fasttext.bucket": 20000, "train.cv_folds": 2,
                          "train.learning_curve": True, "train.learning_curve_fractions": [0.5, 0.75, 1.0],
                          "train.transformer.device": "cpu", "train.linear.max_iter": 40})
-    report = run_train(None, RunDir(tmp_path / "run"), cfg, labels=str(reference_labels), student="auto")
+    report = train_students(None, RunDir(tmp_path / "run"), cfg, labels=str(reference_labels), student="auto")
     assert sorted(report["students"]) == ["fasttext", "linear"] and "no GPU" in report["trained_because"]
     annot = report["annotator"]
     scores = {s: report["students"][s]["selection_score"] for s in ("fasttext", "linear")}
@@ -178,7 +180,7 @@ def test_distilled_student_end_to_end_tiny(tmp_path, reference_labels):
     import pyarrow.parquet as pq
 
     from classifiers.students import load_student, resolve_student_dir
-    from jobs.train import run_train
+    from jobs.train import train_students
 
     table = pj.read_json(reference_labels)
     labels = tmp_path / "labels.jsonl"
@@ -187,7 +189,7 @@ def test_distilled_student_end_to_end_tiny(tmp_path, reference_labels):
     texts = table["text"].slice(250, 150)  # 50 labelled texts (held out in some fold) + 100 others
     pq.write_table(pa.table({"text": texts, "section": table["section"].slice(250, 150)}), pool)
     cfg = test_config(**TINY_TRANSFORMER, **{"train.cv_folds": 2, "train.linear.max_iter": 30})
-    report = run_train(None, RunDir(tmp_path / "run"), cfg, labels=str(labels), student="distilled",
+    report = train_students(None, RunDir(tmp_path / "run"), cfg, labels=str(labels), student="distilled",
                        unlabelled=str(pool))
     assert [r["student"] for r in report["table"]] == ["transformer", "distilled"]  # side by side
     taught = report["students"]["distilled"]["taught"]
