@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.config import PipelineConfig, apply_overrides, load_config, parse_set_options
+from pipeline.errors import UserError
 from pipeline.rundir import MARKER, RunDir, write_json_atomic, write_parquet_atomic
 
 
@@ -17,8 +18,9 @@ def test_yaml_config_with_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("inputs: [a, b]\nout: runs/x\nspark:\n  shuffle_partitions: 16\nlabel:\n  backend: openai\n")
     cfg = load_config(path, {"spark.master": "local[2]", "label.model": "m", "out": None})
-    assert cfg.inputs == ["a", "b"]
-    assert cfg.out == "runs/x"  # None overrides never clobber the file
+    # relative paths in a file are relative to the file's folder, whatever the working directory
+    assert cfg.inputs == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert cfg.out == str(tmp_path / "runs" / "x")  # None overrides never clobber the file
     assert cfg.spark.shuffle_partitions == 16 and cfg.spark.master == "local[2]"
     assert cfg.label.backend == "openai" and cfg.label.model == "m"
 
@@ -26,9 +28,9 @@ def test_yaml_config_with_overrides(tmp_path):
 def test_config_rejects_unknown_and_invalid(tmp_path):
     with pytest.raises(ValidationError):
         PipelineConfig.model_validate({"inptus": ["typo"]})
-    with pytest.raises(ValidationError):
+    with pytest.raises(UserError, match="label.backend"):
         apply_overrides(PipelineConfig(), {"label.backend": "carrier-pigeon"})
-    with pytest.raises(ValueError, match="section.key=value"):
+    with pytest.raises(UserError, match="section.key=value"):
         parse_set_options(["no-equals-sign"])
     assert parse_set_options(["spark.shuffle_partitions=3", "label.path=x.jsonl"]) == {
         "spark.shuffle_partitions": 3, "label.path": "x.jsonl"}

@@ -173,10 +173,10 @@ def test_one_broken_article_in_a_bundle_keeps_the_others(real_article, monkeypat
 
     real_build = jats._build
 
-    def flaky(article, ident, source, index, n, detect):
+    def flaky(article, ident, source, index, *rest):
         if index == 1:
             raise RuntimeError("boom")
-        return real_build(article, ident, source, index, n, detect)
+        return real_build(article, ident, source, index, *rest)
 
     monkeypatch.setattr(jats, "_build", flaky)
     errors: list = []
