@@ -262,7 +262,7 @@ def _softmax_np(x: np.ndarray) -> np.ndarray:
 def annotate_throughput(run_dir: str, model_dir: str) -> dict:
     import shutil
 
-    from jobs.annotate import run_annotate
+    from jobs.annotate import annotate_paragraphs
     from pipeline.config import PipelineConfig, SparkConfig
     from pipeline.rundir import RunDir
     from pipeline.spark import get_spark
@@ -274,7 +274,7 @@ def annotate_throughput(run_dir: str, model_dir: str) -> dict:
     if run.table("model").resolve() != Path(model_dir).resolve():
         shutil.rmtree(run.table("model"), ignore_errors=True)
         shutil.copytree(model_dir, run.table("model"))
-    report = run_annotate(spark, run, cfg, overwrite=True)
+    report = annotate_paragraphs(spark, run, cfg)
     return {"paragraphs": report["paragraphs"], "seconds": report["seconds"], "cores": cores,
             "paragraphs_per_s": report["paragraphs_per_s"],
             "per_core": round(report["paragraphs_per_s"] / cores, 1)}

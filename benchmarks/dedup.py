@@ -257,7 +257,8 @@ def main() -> None:
 
     work = Path(args.out or tempfile.mkdtemp(prefix="dedup-bench-"))
     if args.sizes:
-        from jobs.dedup import run_dedup
+        from pipeline.stage import run_stage
+        from pipeline.stages import BY_NAME
         from pipeline.rundir import RunDir
         from pipeline.spark import get_spark
 
@@ -271,7 +272,8 @@ def main() -> None:
             shutil.rmtree(run.root, ignore_errors=True)
             write_run(run, paragraphs_table(rows), articles_table([r[0] for r in rows]))
             t = time.perf_counter()
-            report = run_dedup(spark, run, cfg)
+            report = run_stage(BY_NAME["dedup"], cfg.model_copy(update={"out": str(run.root)}), overwrite=True,
+                               progress=False, spark_factory=lambda: spark)["figures"]
             return run, rows, origin, report, time.perf_counter() - t
 
         if args.pr_size:

@@ -187,9 +187,9 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from jobs.ingest import run_ingest
+    from pipeline.stage import run_stage
+    from pipeline.stages import BY_NAME
     from pipeline.config import PipelineConfig, SparkConfig
-    from pipeline.rundir import RunDir
     from pipeline.spark import get_spark
 
     work = Path(args.tmp or tempfile.mkdtemp(prefix="ingest-rss-"))
@@ -205,10 +205,10 @@ def main() -> None:
         sampler.start()
         spark = get_spark(SparkConfig(master=args.master, driver_memory=args.driver_memory, show_progress=False,
                                       log_level="ERROR"))
-        cfg = PipelineConfig(inputs=[str(work)])
+        cfg = PipelineConfig(inputs=[str(work)], out=str(work / "run"))
         cfg.ingest.detect_language = args.detect_language
         t = time.time()
-        report = run_ingest(spark, RunDir(work / "run"), cfg)
+        report = run_stage(BY_NAME["ingest"], cfg, progress=False, spark_factory=lambda: spark)["figures"]
         elapsed = time.time() - t
         sampler.stop()
         spark.stop()

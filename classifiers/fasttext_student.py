@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import os
 import tempfile
@@ -25,7 +24,7 @@ import numpy as np
 
 from classifiers.dataset import Examples
 from classifiers.features import CONTEXT_FEATURES, context_tokens, split_bucket, student_input
-from classifiers.heads import HEADS, Head, read_student_card
+from classifiers.heads import HEADS, Head, read_student_card, write_student_card
 from classifiers.metrics import classification_metrics, score_metrics
 from classifiers.predictions import Predictions, expected_score
 
@@ -184,11 +183,8 @@ class FastTextStudent:
             self.models[head.name].save_model(str(target))
             digest.update(target.read_bytes())
         self.version = f"{KIND}-{digest.hexdigest()[:12]}"
-        card = {"student": KIND, **self.meta, **(extra or {}), "kind": KIND, "version": self.version,
-                "context_features": list(self.context_features), "heads": {h.name: list(h.classes) for h in HEADS},
-                "params": self.params, "score": "expected value over 5 classes"}
-        (path / "student.json").write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
-        self.meta = card
+        self.meta = write_student_card(path, KIND, self.version, self.meta, extra, self.context_features,
+                                       self.params)
         return path
 
     @classmethod

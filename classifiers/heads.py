@@ -26,6 +26,19 @@ SCORE_VALUES: tuple[int, ...] = tuple(SCORES)
 KEEP_THRESHOLD = 3  # the paper keeps paragraphs with educational_score >= 3
 
 
+def write_student_card(path, kind: str, version: str, meta: dict, extra: dict | None, context_features,
+                       params, **more) -> dict:
+    """Write ``student.json`` of a saved student (what ``read_student_card`` checks) and return it."""
+    import json
+    from pathlib import Path
+
+    card = {"student": kind, **meta, **(extra or {}), "kind": kind, "version": version,
+            "context_features": list(context_features), "heads": {h.name: list(h.classes) for h in HEADS},
+            "params": params, "score": "expected value over 5 classes", **more}
+    (Path(path) / "student.json").write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
+    return card
+
+
 def read_student_card(path, kind: str) -> dict:
     """Read ``student.json`` of a saved student and check it is of ``kind`` with this code's heads.
 

@@ -84,23 +84,22 @@ def score_table(student, table: pa.Table, schema: pa.Schema, version: str, id_co
 def write_predictions(batches: Iterator[pa.RecordBatch], schema: pa.Schema, out: str | Path) -> int:
     """JSONL (.jsonl/.json) or Parquet (.parquet), written to a temp file then renamed."""
     import json
-    import os
-    import tempfile
 
     import pyarrow.parquet as pq
 
+    from pipeline.rundir import atomic_path
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
+    if out.suffix not in (".parquet", ".jsonl", ".json", ".ndjson"):
+        raise ValueError(f"{out}: output must end in .jsonl or .parquet")
     n = 0
-    try:
+    with atomic_path(out) as tmp:
         if out.suffix == ".parquet":
             with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
                 for b in batches:
                     w.write_batch(b)
                     n += b.num_rows
-        elif out.suffix in (".jsonl", ".json", ".ndjson"):
+        else:
             with open(tmp, "w", encoding="utf-8") as fh:
                 for b in batches:
                     for row in b.to_pylist():
@@ -108,10 +107,4 @@ def write_predictions(batches: Iterator[pa.RecordBatch], schema: pa.Schema, out:
                                                  [round(x, 6) for x in v] if isinstance(v, list) else v)
                                              for k, v in row.items()}, ensure_ascii=False) + "\n")
                     n += b.num_rows
-        else:
-            raise ValueError(f"{out}: output must end in .jsonl or .parquet")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return n

@@ -14,7 +14,6 @@ use, so a fit is deterministic for given rows.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ from scipy import sparse
 
 from classifiers.dataset import Examples
 from classifiers.features import CONTEXT_FEATURES, context_tokens, split_bucket
-from classifiers.heads import HEADS, Head, read_student_card
+from classifiers.heads import HEADS, Head, read_student_card, write_student_card
 from classifiers.predictions import Predictions, expected_score
 
 log = logging.getLogger(__name__)
@@ -257,12 +256,9 @@ class LinearStudent:
         with open(target, "wb") as fh:
             np.savez(fh, rows=rows, W=self.W[rows], b=self.b)
         self.version = f"{KIND}-{hashlib.sha1(target.read_bytes()).hexdigest()[:12]}"
-        card = {"student": KIND, **self.meta, **(extra or {}), "kind": KIND, "version": self.version,
-                "context_features": list(self.context_features), "heads": {h.name: list(h.classes) for h in HEADS},
-                "params": self.params, "score": "expected value over 5 classes",
-                "features": "hashed word 1-2-grams (sklearn HashingVectorizer, l2) + context tokens"}
-        (path / "student.json").write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
-        self.meta = card
+        self.meta = write_student_card(path, KIND, self.version, self.meta, extra, self.context_features,
+                                       self.params,
+                                       features="hashed word 1-2-grams (sklearn HashingVectorizer, l2) + context tokens")
         return path
 
     @classmethod

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pyarrow as pa
+
 from pipeline.config import PipelineConfig
 from pipeline.config.ingest import language_rules
 from pipeline.errors import UserError
@@ -154,10 +156,8 @@ def _read_files(files: Iterable[tuple[str, str, int]], max_bytes: int) -> Iterat
 
 # ------------------------------------------------------------------ Arrow batches (executor side)
 
-def _stage_batch(rows: list[tuple]):
+def _stage_batch(rows: list[tuple]) -> pa.RecordBatch:
     """Stage rows (tuples in STAGE's column order) → one Arrow record batch of the STAGE schema."""
-    import pyarrow as pa
-
     columns = list(zip(*rows)) if rows else [()] * len(STAGE)
     return pa.RecordBatch.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, STAGE)], schema=STAGE)
 
@@ -174,25 +174,18 @@ def _stage_batches(rows: Iterable[tuple], batch_rows: int = STAGE_BATCH_ROWS):
         yield _stage_batch(pending)
 
 
-MEMBERS = None  # Arrow schema of the records streamed out of a package (built on first use)
+# The records streamed out of a package: source (the shuffle key) and the pickled Document or
+# Problem (member bytes + filelist row), private to the staging plan.
+MEMBERS = pa.schema([pa.field("source", pa.string(), nullable=False), pa.field("record", pa.binary(), nullable=False)])
 
 
-def _members_schema():
-    global MEMBERS
-    if MEMBERS is None:
-        import pyarrow as pa
-
-        # source: the partitioning key; record: the pickled Document/Problem (bytes + filelist row)
-        MEMBERS = pa.schema([pa.field("source", pa.string(), nullable=False),
-                             pa.field("record", pa.binary(), nullable=False)])
-    return MEMBERS
+def _member_batch(sources: list[str], records: list[bytes]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array(sources, pa.string()), pa.array(records, pa.binary())],
+                                      schema=MEMBERS)
 
 
 def _member_batches(unit: InputUnit, max_bytes: int):
     """mapInArrow body of the streaming task: every record of one package, in bounded Arrow batches."""
-    import pyarrow as pa
-
-    schema = _members_schema()
     sources: list[str] = []
     records: list[bytes] = []
     size = 0
@@ -202,12 +195,10 @@ def _member_batches(unit: InputUnit, max_bytes: int):
         records.append(blob)
         size += len(blob)
         if size >= MEMBER_BATCH_BYTES or len(records) >= MEMBER_BATCH_RECORDS:
-            yield pa.RecordBatch.from_arrays([pa.array(sources, pa.string()), pa.array(records, pa.binary())],
-                                             schema=schema)
+            yield _member_batch(sources, records)
             sources, records, size = [], [], 0
     if records:
-        yield pa.RecordBatch.from_arrays([pa.array(sources, pa.string()), pa.array(records, pa.binary())],
-                                         schema=schema)
+        yield _member_batch(sources, records)
 
 
 def _parse_member_batches(batches, detect_language: bool, language_rules=None):
@@ -262,7 +253,7 @@ def stage_unit(spark, run: RunDir, unit: InputUnit, cfg: PipelineConfig) -> dict
         # One task streams the archive; the shuffle (on the JVM side, Arrow in and out) spreads its
         # members over n parse tasks.
         members = spark.range(0, 1, 1, 1).mapInArrow(
-            lambda _: _member_batches(unit, max_bytes), to_spark(_members_schema()))
+            lambda _: _member_batches(unit, max_bytes), to_spark(MEMBERS))
         df = members.repartition(n, "source").mapInArrow(
             lambda batches: _parse_member_batches(batches, detect, rules), stage_type)
     else:

@@ -12,7 +12,6 @@ published atomically.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from datetime import datetime, timezone
 
@@ -25,7 +24,7 @@ from classifiers.students import CARD, CPU_STUDENTS, STUDENTS, TAUGHT
 from classifiers.training import Trainer, pick_annotators, plan_students
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
-from pipeline.rundir import RunDir, write_json_atomic
+from pipeline.rundir import RunDir, read_table, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +50,12 @@ def load_unlabelled(spark, run: RunDir, cfg: PipelineConfig, path: str | None) -
         spark = get_spark(cfg.spark)
     elif callable(spark) and not hasattr(spark, "read"):
         spark = spark()  # a factory: Spark starts only when a pool is drawn
-    paras = spark.read.parquet(str(run.table("paragraphs"))).where(F.col("n_words") >= cc.min_words)
+    paras = read_table(spark, run, "paragraphs").where(F.col("n_words") >= cc.min_words)
     if run.is_complete("dedup"):  # dedup-aware: a duplicate would only weigh its text twice
-        dups = spark.read.parquet(str(run.table("dedup"))).where(F.col("is_duplicate")).select("paragraph_id")
+        dups = read_table(spark, run, "dedup").where(F.col("is_duplicate")).select("paragraph_id")
         paras = paras.join(dups, "paragraph_id", "left_anti")
     if run.is_complete("articles"):
-        arts = spark.read.parquet(str(run.table("articles"))).select("article_id", "article_type")
+        arts = read_table(spark, run, "articles").select("article_id", "article_type")
         paras = paras.join(arts, "article_id", "left")
     else:
         paras = paras.withColumn("article_type", F.lit(None).cast("string"))
@@ -142,10 +141,8 @@ def train_students(spark, run: RunDir, cfg: PipelineConfig, labels: str | None =
     tc = cfg.train
     labels = labels or tc.labels
     wanted, why = plan_students(student or tc.student, tc.transformer.device)
-    run.clean_temporaries()
     ex, info = load_labels(run, labels, soft_targets=tc.soft_targets)
 
-    existing = run.marker(MODEL) if run.is_complete(MODEL) else None
 
     pool = None
     pool_source = unlabelled or tc.cascade.unlabelled
@@ -163,14 +160,7 @@ def train_students(spark, run: RunDir, cfg: PipelineConfig, labels: str | None =
 
     tmp = run.tmp_path(MODEL)
     tmp.mkdir(parents=True)
-    card_students: dict[str, dict] = {}
-    old_card = _read_card(run)
-    # Keep the students this run does not retrain (same labels only), so model/ stays whole.
-    if existing and existing.get("label_hash") == info["label_hash"]:
-        for name in existing.get("students", []):
-            if name not in wanted and (run.table(MODEL) / name).exists():
-                shutil.copytree(run.table(MODEL) / name, tmp / name)
-                card_students[name] = old_card.get("students", {}).get(name, {})
+    card_students: dict[str, dict] = {}  # model/ holds exactly what these labels and settings give
 
     for name in [s for s in STUDENTS if s in wanted]:
         t0 = time.time()
@@ -248,12 +238,6 @@ def cv_row(name: str, cv: dict) -> dict:
 def _classes() -> dict[str, list[str]]:
     from classifiers.heads import HEADS
     return {h.name: list(h.classes) for h in HEADS}
-
-
-def _read_card(run: RunDir) -> dict:
-    import json
-    path = run.table(MODEL) / CARD
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 TABLE_COLUMNS = ("student", "type_acc", "type_f1", "clinical_case_f1", "domain_f1", "score_mae", "score_r", "keep_f1")

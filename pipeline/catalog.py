@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from pipeline.catalog_comments import UNDESCRIBED, column_comment, view_comment
 from pipeline.errors import NotARunError, UserError
-from pipeline.rundir import MARKER, RunDir
+from pipeline.rundir import MARKER, RunDir, file_mode
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +286,7 @@ def build_catalog(run: RunDir) -> dict[str, Any]:
             _comment(con, "_catalog", "TABLE")
         finally:
             con.close()
+        os.chmod(tmp, file_mode())  # the umask's mode, as every file of the run
         os.replace(tmp, run.root / CATALOG_FILE)
     finally:
         for leftover in (Path(tmp), Path(tmp + ".wal")):

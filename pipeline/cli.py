@@ -10,30 +10,24 @@ from __future__ import annotations
 
 import importlib
 import logging
-import pkgutil
 import sys
 from typing import Optional
 
 import typer
 
-import pipeline.commands as commands
 from pipeline import __version__
-from pipeline.commands import ORDER, app
+from pipeline.commands import OTHER_COMMANDS, app
 from pipeline.errors import UserError
 from pipeline.logs import setup_logging
 
 _state = {"debug": False}
-NOT_COMMANDS = {"common", "stages"}
 
 
 def _register_commands() -> None:
     from pipeline.commands.stages import register
-    from pipeline.stages import STAGE_NAMES
 
-    found = {m.name for m in pkgutil.iter_modules(commands.__path__)} - NOT_COMMANDS
-    # A stage with a hand-written command module keeps it (it calls the same runner).
-    register(set(STAGE_NAMES) - found)
-    for name in [n for n in ORDER if n in found] + sorted(found - set(ORDER)):
+    register()  # one command per declared stage, in run order
+    for name in OTHER_COMMANDS:
         importlib.import_module(f"pipeline.commands.{name}")
 
 

@@ -122,7 +122,8 @@ def build_wheel(out_dir: str | os.PathLike[str], root: str | os.PathLike[str] = 
         if len(wheels) != 1:
             raise RuntimeError(f"expected one pmc_enrich wheel, found {[w.name for w in wheels]}")
         target = out_dir / wheels[0].name
-        shutil.copy2(wheels[0], target)
+        with atomic_path(target) as tmp:
+            shutil.copy2(wheels[0], tmp)
     log.info("wrote %s (%d bytes)", target, target.stat().st_size)
     return target
 

@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
-# Stages `run` does by default; decontaminate joins when the config names benchmark files.
-OPTIONAL_STAGES = {"decontaminate"}
 
 
 def load_run_config(path: str | Path | None, overrides: dict[str, Any] | None = None):
@@ -42,24 +40,14 @@ def selected_stages(cfg, names: list[str] | None) -> list:
     unknown = sorted(set(names or []) - set(STAGE_NAMES))
     if unknown:
         raise UserError(f"unknown stage(s) {', '.join(unknown)}", hint=f"stages: {' '.join(STAGE_NAMES)}")
-    if names:
-        return [s for s in STAGES if s.name in names]
-    wanted = []
-    for stage in STAGES:
-        if stage.name == "decontaminate" and not _decontaminate_wanted(cfg):
-            continue
-        wanted.append(stage)
-    return wanted
+    # Every stage by default: decontaminate without benchmark files writes an empty sidecar, so a
+    # contamination/ left from earlier settings never keeps dropping paragraphs.
+    return [s for s in STAGES if not names or s.name in names]
 
 
 def _rounds_wanted(cfg) -> bool:
     """Active-learning rounds (pipeline.rounds) when the config asks for more than one round or a budget."""
     return cfg.label.rounds > 1 or cfg.label.budget is not None
-
-
-def _decontaminate_wanted(cfg) -> bool:
-    section = getattr(cfg, "decontaminate", None)
-    return bool(section is not None and getattr(section, "benchmarks", None) and getattr(section, "enabled", True))
 
 
 def run_pipeline(cfg, *, stages: list[str] | None = None, overwrite: bool = False, progress: bool = True,
@@ -94,7 +82,8 @@ def run_pipeline(cfg, *, stages: list[str] | None = None, overwrite: bool = Fals
 
                 summary["rounds"] = run_rounds(cfg, overwrite=overwrite, progress=progress,
                                                spark_factory=shared_spark, extras=extras)
-            report = json.loads(run.report(stage.name).read_text())
+            ran = any(not r.get(stage.name, {}).get("skipped", True) for r in summary["rounds"]["rounds"])
+            report = {**json.loads(run.report(stage.name).read_text()), "skipped": not ran}
         else:
             report = run_stage(stage, cfg, overwrite=overwrite, progress=progress, spark_factory=shared_spark,
                                extras=extras)

@@ -86,14 +86,22 @@ class Stage:
     uses_fn: Callable[[Any], tuple[str, ...]] | None = None  # inputs that depend on the config (variants)
     summary: tuple[str, ...] = ()  # figures printed by the standalone command
     validate: Callable[[Any], None] | None = None  # stage-specific config checks (raise UserError)
-    render: Callable[[dict], str] | None = None  # the standalone command's text summary of the figures
+    render: str | None = None  # "module:function": the standalone command's text summary of the figures
 
     def outputs(self, cfg) -> tuple[str, ...]:
         return self.writes_fn(cfg) if self.writes_fn else self.writes
 
     def build_fn(self) -> Callable[["StageContext"], dict]:
-        module, _, attr = self.build.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _resolve(self.build)
+
+    def render_fn(self) -> Callable[[dict], str] | None:
+        return _resolve(self.render) if self.render else None
+
+
+def _resolve(ref: str) -> Callable:
+    """A "module:function" reference (so that nothing in pipeline/ imports jobs/)."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 # ------------------------------------------------------------------------------- fingerprints
@@ -342,7 +350,7 @@ def render_summary(stage: Stage, report: dict[str, Any]) -> str:
     head = f"{stage.name}: {'up to date, skipped' if report.get('skipped') else 'done'} in " \
            f"{report.get('elapsed_s')} s (fingerprint {report.get('fingerprint')})"
     if stage.render:
-        return head + "\n" + stage.render(report.get("figures") or {})
+        return head + "\n" + stage.render_fn()(report.get("figures") or {})
     return head + "\n" + json.dumps(summarise(report, stage.summary), indent=2, default=str)
 
 

@@ -72,15 +72,43 @@ def _check_annotate(cfg) -> None:
             raise UserError(f"model folder not found: {cfg.annotate.model}")
     elif not RunDir(cfg.out).is_complete("model"):
         raise MissingStageError("model", "train", RunDir(cfg.out).root)
+    _annotating_student(cfg)  # a student the model does not hold is a clear error before Spark starts
+
+
+def _annotating_student(cfg) -> str:
+    """The student folder that annotates (the card's pick for annotate.device unless named)."""
+    from classifiers.students import resolve_student_dir
+    from pipeline.errors import UserError
+    from pipeline.rundir import RunDir
+
+    model = cfg.annotate.model or RunDir(cfg.out).table("model")
+    try:
+        return str(resolve_student_dir(model, cfg.annotate.student, cfg.annotate.device))
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc), hint="--student names one the model holds (see model/model_card.json)") from None
+
+
+def _check_decontaminate(cfg) -> None:
+    from pipeline.errors import UserError
+
+    for path in cfg.decontaminate.benchmarks:
+        if "://" not in path and not Path(path).is_file():
+            raise UserError(f"benchmark file not found: {path}")
 
 
 def _check_train(cfg) -> None:
     from pipeline.errors import MissingStageError, UserError
     from pipeline.rundir import RunDir
 
+    pool = cfg.train.cascade.unlabelled
+    if pool and "://" not in pool and not Path(pool).exists():
+        raise UserError(f"unlabelled paragraphs file not found: {pool}")
     if cfg.train.labels:
         if "://" not in cfg.train.labels and not Path(cfg.train.labels).exists():
             raise UserError(f"labels file not found: {cfg.train.labels}")
+    elif not RunDir(cfg.out).root.is_dir():
+        raise UserError(f"{RunDir(cfg.out).root}: no such run directory",
+                        hint="give the run's folder, or --labels FILE to train from a label file alone")
     elif not RunDir(cfg.out).is_complete("labels"):
         raise MissingStageError("labels", "label", RunDir(cfg.out).root)
 
@@ -93,9 +121,12 @@ def _label_settings(cfg) -> dict:
 
 
 def _train_settings(cfg) -> dict:
+    from classifiers.training import plan_students
     from pipeline.stage_files import file_digest
 
-    return {"labels": file_digest(cfg.train.labels), "unlabelled": file_digest(cfg.train.cascade.unlabelled)}
+    # The students trained depend on the hardware when student is auto (the device is a knob).
+    return {"labels": file_digest(cfg.train.labels), "unlabelled": file_digest(cfg.train.cascade.unlabelled),
+            "students": plan_students(cfg.train.student, cfg.train.transformer.device)[0]}
 
 
 def _emit_settings(cfg) -> dict:
@@ -134,12 +165,11 @@ STAGES: list[Stage] = [
         out_option=True,
         redo="refuse",
         validate=_check_ingest,
-        render=ingest_summary,
+        render="pipeline.stages:ingest_summary",
         options=(
             Option("inputs", "PMC bulk packages (*.tar.gz with their .filelist.csv), folders or files; local paths "
                    "or fsspec URLs.", key="inputs", positional=True, multiple=True, is_path=True),
         ),
-        summary=("documents", "articles", "paragraphs"),
     ),
     Stage(
         name="dedup",
@@ -169,6 +199,7 @@ STAGES: list[Stage] = [
         section="decontaminate",
         settings=lambda cfg: __import__("pipeline.stage_files", fromlist=["x"]).files_digest(
             cfg.decontaminate.benchmarks),
+        validate=_check_decontaminate,
         options=(
             Option("benchmarks", "Benchmark file (PubMedQA/BioASQ JSON, MedQA/MedMCQA JSONL, MMLU CSV, any JSONL); "
                    "repeatable.", key="decontaminate.benchmarks", flags=("--benchmark",), multiple=True,
@@ -187,7 +218,10 @@ STAGES: list[Stage] = [
         help="Sample non-duplicate paragraphs for LLM labelling (stratified, or where the student is unsure).",
         build="jobs.sample:build",
         needs=("paragraphs", "articles"),
-        uses=("dedup", "labels", "model"),
+        uses=("dedup",),
+        # An active round depends on what is labelled and on the student; a stratified sample does not
+        # (else sample, label and train would invalidate each other on every run).
+        uses_fn=lambda cfg: ("labels", "model") if cfg.sample.strategy != "stratified" else (),
         writes=("sample",),
         section="sample",
         options=(
@@ -257,7 +291,7 @@ STAGES: list[Stage] = [
         settings=_train_settings,
         spark=False,  # Spark only to draw the cascade's unlabelled pool: started on first use
         creates_run=True,  # a label file (--labels) needs no ingest
-        summary=("evaluation_method", "default_student", "cv_headline"),
+        render="jobs.train:print_table",
         validate=_check_train,
         options=(
             Option("labels", "Label file (JSONL/Parquet) instead of RUN_DIR/labels/.", key="train.labels",
@@ -278,8 +312,9 @@ STAGES: list[Stage] = [
         build="jobs.annotate:build",
         needs=("paragraphs",),
         uses=("articles", "model"),
+        # Which student annotates depends on the device (a knob): the resolved student is a setting.
         settings=lambda cfg: {"model": __import__("pipeline.stage_files", fromlist=["x"]).file_digest(
-            cfg.annotate.model)},
+            cfg.annotate.model), "student": Path(_annotating_student(cfg)).name},
         validate=_check_annotate,
         writes=("annotations",),
         section="annotate",

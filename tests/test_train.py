@@ -108,7 +108,7 @@ def test_train_cli_runs_grouped_cv_and_summarises(tmp_path, reference_labels):
                                    "--set", "train.fasttext.bucket=20000", "--set", "train.cv_folds=2",
                                    "--set", "train.learning_curve=false"])
     assert res.exit_code == 0, res.output
-    assert "grouped 2-fold" in res.output and '"default_student": "fasttext"' in res.output
+    assert "grouped 2-fold" in res.output and "annotates: CPU executors → fasttext" in res.output
     report = json.loads((tmp_path / "run" / "reports" / "train.json").read_text())
     assert "±" in json.dumps(report, ensure_ascii=False)
     assert (tmp_path / "run" / "model" / "fasttext" / "document_type.bin").exists()

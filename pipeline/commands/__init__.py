@@ -1,4 +1,5 @@
-"""CLI commands, one module per stage; each registers itself on ``app``."""
+"""The typer app. Stage commands are generated from the declarations (``stages.py`` here); the
+other commands (predict, query, run, package) are modules that register themselves on ``app``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,5 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Stage order for `--help`; modules not listed are registered after these.
-ORDER = [
-    "ingest", "dedup", "sample", "label", "train", "predict", "annotate",
-    "emit", "catalog", "query", "report", "run", "package",
-]
+# The commands that are not stages, in `--help` order after the stages.
+OTHER_COMMANDS = ["predict", "query", "run", "package"]

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from pipeline.commands import app
+from pipeline.rundir import write_text_atomic
 
 FORMATS = ("table", "csv", "json", "parquet")
 
@@ -57,16 +58,7 @@ def query(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        _write_text_atomic(out, text)
+        write_text_atomic(out, text)
         typer.echo(f"wrote {len(rows)} rows to {out}", err=True)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

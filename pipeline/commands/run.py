@@ -25,7 +25,8 @@ def run(
         None, "--llm-base-url", help="OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1 (implies --backend openai)."),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", help="Model id (openai) or path (vllm) of the labeller."),
     stage: Optional[list[str]] = typer.Option(
-        None, "--stage", help="Only these stages (repeatable): ingest dedup sample label train annotate emit catalog report."),
+        None, "--stage", help="Only these stages (repeatable): ingest dedup decontaminate sample label train annotate "
+                              "emit catalog report."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo every stage even when complete."),
     master: Optional[str] = typer.Option(None, "--master", help="Spark master URL."),
     sets: Optional[list[str]] = SetOpt,

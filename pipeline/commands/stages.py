@@ -76,7 +76,6 @@ def make_command(stage: Stage):
     return command
 
 
-def register(names: set[str] | None = None) -> None:
+def register() -> None:
     for stage in STAGES:
-        if names is None or stage.name in names:
-            app.command(stage.name)(make_command(stage))
+        app.command(stage.name)(make_command(stage))

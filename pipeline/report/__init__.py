@@ -9,28 +9,18 @@ opens offline in any browser. The figures behind it are also written to
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from typing import Any
 
 from pipeline.catalog import require_run
 from pipeline.report.facts import gather
 from pipeline.report.page import render_html
-from pipeline.rundir import RunDir, write_json_atomic
+from pipeline.rundir import RunDir, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FIGURES_FILE", "gather", "render_html", "write_report"]
 
 FIGURES_FILE = "report-figures.json"
-
-
-def _write_text_atomic(path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def write_report(run: RunDir) -> dict[str, Any]:
@@ -40,7 +30,7 @@ def write_report(run: RunDir) -> dict[str, Any]:
     facts = gather(run)
     page = render_html(facts)
     out = run.reports / "report.html"
-    _write_text_atomic(out, page)
+    write_text_atomic(out, page)
     write_json_atomic(run.reports / FIGURES_FILE, facts)
     log.info("report: %s (%d KB)", out, out.stat().st_size // 1024)
     return {"path": str(out), "bytes": out.stat().st_size, "charts": page.count("<figure class='chart'"),
