@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import math
 import os
@@ -36,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from classifiers.dataset import Examples
 from classifiers.features import CONTEXT_FEATURES, context_tokens, split_bucket
-from classifiers.heads import DOCUMENT_TYPE, DOMAIN, EDUCATIONAL_SCORE, HEADS, SCORE_VALUES, read_student_card
+from classifiers.heads import DOCUMENT_TYPE, DOMAIN, EDUCATIONAL_SCORE, HEADS, SCORE_VALUES, read_student_card, write_student_card
 from classifiers.metrics import score_metrics
 from classifiers.predictions import Predictions, expected_score
 from classifiers.token_ids import TokenizerPool, auto_workers, rust_tokenizer, token_ids
@@ -400,13 +399,10 @@ class TransformerStudent:
         for f in sorted([path / "heads.safetensors", *(path / "encoder").glob("*.safetensors")]):
             digest.update(f.read_bytes())
         self.version = f"{KIND}-{digest.hexdigest()[:12]}"
-        card = {"student": KIND, **self.meta, "kind": KIND, "version": self.version, "score_head": self.score_head,
-                "context_features": list(self.context_features), "max_len": self.max_len,
-                "dropout": self.net.dropout.p, "heads": {h.name: list(h.classes) for h in HEADS},
-                "score": ("expected value over 5 classes" if self.score_head == "classes" else "regression, clipped to [1, 5]"),
-                **(extra or {})}
-        (path / "student.json").write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
-        self.meta = card
+        self.meta = write_student_card(
+            path, KIND, self.version, self.meta, extra, self.context_features, self.meta.get("params"),
+            score_head=self.score_head, max_len=self.max_len, dropout=self.net.dropout.p,
+            score=("expected value over 5 classes" if self.score_head == "classes" else "regression, clipped to [1, 5]"))
         return path
 
     @classmethod

@@ -3,10 +3,9 @@
 The student's folder is shipped with the job (zipped, ``addArchive``: works on every master) and loaded once
 per Python worker (a module-level cache; workers are reused across tasks), never per row or batch.
 Scoring runs over Arrow record batches (``mapInArrow``). Output is sorted by paragraph_id: the same
-paragraphs and model give the same rows. A complete sidecar made by the same classifier_version
-is kept on rerun (``--overwrite`` to redo); the table appears atomically.
+paragraphs and model give the same rows; the table appears atomically (skip and redo: the stage runner).
 
-    spark-submit jobs/annotate.py RUN_DIR [--model DIR] [--student fasttext|transformer|cascade]
+    spark-submit jobs/annotate.py RUN_DIR [--model DIR] [--student NAME]
 """
 
 from __future__ import annotations

@@ -108,7 +108,6 @@ def label_run(run: RunDir, cfg: LabelConfig, *, overwrite: bool = False, engine:
         return import_labels(run, cfg)
     if not cfg.model:
         raise UserError(f"--backend {cfg.backend} needs --model", hint="the model id the server serves, or a model path for vllm")
-    run.clean_temporaries()
     started = time.time()
     version = prompt_version(cfg.max_words)
     rows = load_inputs(run, cfg)
@@ -223,7 +222,6 @@ def import_labels(run: RunDir, cfg: LabelConfig) -> dict:
     and the raw row. paragraph_id comes from the run's paragraphs by text hash (null if none)."""
     if not cfg.path:
         raise UserError("--backend import needs --path FILE", hint="a JSONL or Parquet file with text and the four label fields")
-    run.clean_temporaries()
     started = time.time()
     records = read_records(cfg.path)
     labeller = cfg.model or f"import:{Path(cfg.path).name}"

@@ -4,7 +4,7 @@ input is absent is None (the page omits it), never an error.
 
 Inputs read (besides the tables): reports/<stage>.json (``figures`` merged over the top level, so
 both the current and the one-stage-contract shapes work), model/model_card.json,
-variants/<recipe>/manifest.json, _run_settings.json.
+variants/<recipe>/manifest.json.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 DOCUMENT_TYPES = ("clinical_case", "study", "review", "other")
 DOMAINS = ("clinical", "biomedical", "other")
-STAGES = ("ingest", "dedup", "decontaminate", "sample", "label", "train", "annotate", "emit", "catalog", "report")
+from pipeline.stages import STAGE_NAMES as STAGES  # noqa: E402  (run order)
 SCORE_BIN = 0.25  # student scores are floats in [1, 5]: 16 bins, no half-step artefacts
 TOP_N = 12
 EXAMPLES_PER_CLASS = 2
@@ -364,9 +364,10 @@ def provenance(run: RunDir, card: dict[str, Any] | None, manifests: dict[str, di
     settings: dict[str, Any] = {}
     stage_fps: dict[str, Any] = {}
     for stage in STAGES:
+        raw = read_json(run.report(stage)) or {}  # the input fingerprints before figures are merged over them
         rep = stage_report(run, stage)
-        if rep.get("fingerprint"):
-            stage_fps[stage] = {"fingerprint": rep["fingerprint"], "inputs": rep.get("inputs")}
+        if raw.get("fingerprint"):
+            stage_fps[stage] = {"fingerprint": raw["fingerprint"], "inputs": raw.get("inputs")}
         for key in ("settings", "config", "params"):
             if isinstance(rep.get(key), dict) and rep[key]:
                 settings[stage] = rep[key]
@@ -375,7 +376,6 @@ def provenance(run: RunDir, card: dict[str, Any] | None, manifests: dict[str, di
                                     "GROUP BY 1")) if "labels" in objects else []
     students = {name: s.get("version") for name, s in ((card or {}).get("students") or {}).items()}
     return {
-        "run_settings_fingerprints": read_json(run.root / "_run_settings.json") or {},
         "stage_fingerprints": stage_fps,
         "table_markers": markers,
         "stage_settings": settings,
@@ -400,7 +400,7 @@ def _clip(text: str | None, n: int) -> str:
 
 
 def gather(run: RunDir) -> dict[str, Any]:
-    """Every figure the report shows, as plain data (also written to reports/report.json)."""
+    """Every figure the report shows, as plain data (also written to reports/report-figures.json)."""
     con = duckdb.connect()
     try:
         objects = set(define_views(con, run))

@@ -267,8 +267,7 @@ def _provenance_section(p: dict[str, Any]) -> list[str]:
              "<h3>Versions</h3>", table([{"package": k, "version": v} for k, v in p["versions"].items()]),
              "<h3>Fingerprints</h3>",
              table([{"stage": k, "fingerprint": v["fingerprint"], "inputs": v.get("inputs")}
-                    for k, v in p.get("stage_fingerprints", {}).items()] or
-                   [{"stage": k, "settings fingerprint": v} for k, v in p.get("run_settings_fingerprints", {}).items()]),
+                    for k, v in p.get("stage_fingerprints", {}).items()]),
              table([{"table": k, **v} for k, v in p.get("table_markers", {}).items()]),
              table([{"variant": k, "fingerprint": v} for k, v in p.get("variant_fingerprints", {}).items()])]
     if p.get("stage_settings"):
