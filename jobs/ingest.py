@@ -184,8 +184,11 @@ def _member_batch(sources: list[str], records: list[bytes]) -> pa.RecordBatch:
                                       schema=MEMBERS)
 
 
-def _member_batches(unit: InputUnit, max_bytes: int):
-    """mapInArrow body of the streaming task: every record of one package, in bounded Arrow batches."""
+def _member_batches(batches, unit: InputUnit, max_bytes: int):
+    """mapInArrow body of the streaming task (its input: the one-row range that starts it): every
+    record of one package, in bounded Arrow batches."""
+    for _ in batches:  # read the input to its end, so the worker's stream stays in step when reused
+        pass
     sources: list[str] = []
     records: list[bytes] = []
     size = 0
@@ -253,7 +256,7 @@ def stage_unit(spark, run: RunDir, unit: InputUnit, cfg: PipelineConfig) -> dict
         # One task streams the archive; the shuffle (on the JVM side, Arrow in and out) spreads its
         # members over n parse tasks.
         members = spark.range(0, 1, 1, 1).mapInArrow(
-            lambda _: _member_batches(unit, max_bytes), to_spark(MEMBERS))
+            lambda batches: _member_batches(batches, unit, max_bytes), to_spark(MEMBERS))
         df = members.repartition(n, "source").mapInArrow(
             lambda batches: _parse_member_batches(batches, detect, rules), stage_type)
     else:
@@ -262,15 +265,32 @@ def stage_unit(spark, run: RunDir, unit: InputUnit, cfg: PipelineConfig) -> dict
         df = spark.range(0, len(files), 1, n).mapInArrow(
             lambda batches: _parse_file_batches(batches, files, max_bytes, detect, rules), stage_type)
     started = time.time()
-    meta = {"unit": unit.name, "key": unit.key, "kind": unit.kind, "partitions": n}
+    meta = {"unit": unit.name, "key": unit.key, "kind": unit.kind, "partitions": n,
+            "parse_settings": _parse_settings(cfg)}
     write_spark_table(df, run, _stage_name(unit), meta=meta)
     log.info("ingest: staged %s in %.1fs (%d parse partitions)", unit.name, time.time() - started, n)
     return meta
 
 
+def _parse_settings(cfg: PipelineConfig) -> str:
+    """What a staged unit's rows depend on besides its bytes: the ingest settings (knobs left out)
+    and the parser version. A unit staged with other settings is parsed again, never reused."""
+    import hashlib
+    import json
+
+    from pipeline import jats
+    from pipeline.stage import section_settings
+
+    blob = json.dumps({"ingest": section_settings(cfg.ingest), "parser": getattr(jats, "PARSER_VERSION", "0")},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def stage_units(spark, run: RunDir, units: list[InputUnit], cfg: PipelineConfig) -> tuple[int, int]:
-    """Stage every unit not staged yet (concurrent Spark jobs); returns (parsed now, reused)."""
-    pending = [u for u in units if not run.is_complete(_stage_name(u))]
+    """Stage every unit not staged yet with these settings (concurrent Spark jobs); returns (parsed
+    now, reused)."""
+    current = _parse_settings(cfg)
+    pending = [u for u in units if (run.marker(_stage_name(u)) or {}).get("parse_settings") != current]
     reused = len(units) - len(pending)
     if reused:
         log.info("ingest: %d of %d inputs already staged by an earlier run; reusing them", reused, len(units))

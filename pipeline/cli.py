@@ -16,11 +16,10 @@ from typing import Optional
 import typer
 
 from pipeline import __version__
-from pipeline.commands import OTHER_COMMANDS, app
+from pipeline.commands import DEBUG, OTHER_COMMANDS, app
 from pipeline.errors import UserError
 from pipeline.logs import setup_logging
 
-_state = {"debug": False}
 
 
 def _register_commands() -> None:
@@ -44,7 +43,7 @@ def _root(
     version: Optional[bool] = typer.Option(None, "--version", help="Print the version and exit.", is_eager=True,
                                            callback=_print_version),
 ) -> None:
-    _state["debug"] = debug
+    DEBUG["on"] = debug
     setup_logging(verbose)
 
 
@@ -53,11 +52,11 @@ _register_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a UserError (or a bad value pydantic caught) becomes one line and exit 2."""
-    _state["debug"] = "--debug" in (argv if argv is not None else sys.argv[1:])
+    DEBUG["on"] = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         app(args=argv)
-    except UserError as exc:
-        if _state["debug"]:
+    except UserError as exc:  # raised outside a command (while the app starts): same one line
+        if DEBUG["on"]:
             raise
         logging.shutdown()
         typer.echo(f"error: {exc.message}", err=True)
