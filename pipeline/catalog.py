@@ -219,6 +219,15 @@ def _comment(con: duckdb.DuckDBPyConnection, view: str, kind: str,
         con.execute(f"COMMENT ON COLUMN {_ident(view)}.{_ident(c)} IS {_sql_str(text)}")
 
 
+def define_catalog(con: duckdb.DuckDBPyConnection, run: RunDir) -> list[str]:
+    """The views plus the ``_catalog`` table that says when and from what they were made."""
+    created = define_views(con, run)
+    con.execute("CREATE TABLE _catalog AS SELECT ? AS built_at, ? AS objects, 'relative' AS paths, ? AS format",
+                [datetime.now(timezone.utc).isoformat(timespec="seconds"), json.dumps(created), CATALOG_FORMAT])
+    _comment(con, "_catalog", "TABLE")
+    return created
+
+
 def define_views(con: duckdb.DuckDBPyConnection, run: RunDir) -> list[str]:
     """Create the catalog's views and tables on ``con``, with paths relative to the run (the
     connection's ``file_search_path`` is set to it); returns the names created."""
@@ -278,12 +287,7 @@ def build_catalog(run: RunDir) -> dict[str, Any]:
     try:
         con = duckdb.connect(tmp)
         try:
-            created = define_views(con, run)
-            con.execute("CREATE TABLE _catalog AS SELECT ? AS built_at, ? AS objects, 'relative' AS paths, "
-                        "? AS format",
-                        [datetime.now(timezone.utc).isoformat(timespec="seconds"), json.dumps(created),
-                         CATALOG_FORMAT])
-            _comment(con, "_catalog", "TABLE")
+            created = define_catalog(con, run)
         finally:
             con.close()
         os.chmod(tmp, file_mode())  # the umask's mode, as every file of the run
@@ -315,19 +319,17 @@ def _stale(run: RunDir, path: Path) -> bool:
 
 
 def connect(run: RunDir, rebuild_if_stale: bool = True) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the run's catalog, (re)built first when missing or stale; the
-    views' relative paths resolve against the run wherever it now lives."""
+    """A read-only connection to the run's catalog; the views' relative paths resolve against the run
+    wherever it now lives. A missing or stale ``catalog.duckdb`` is not rewritten here (the catalog
+    stage does that, under the stage runner): the same views are made in memory for this session."""
     require_run(run)
     path = run.root / CATALOG_FILE
     if rebuild_if_stale and _stale(run, path):
-        try:
-            build_catalog(run)
-        except PermissionError as exc:
-            # A run someone else owns (read-only): the same views, in memory, for this session only.
-            log.warning("catalog: cannot write %s (%s); using in-memory views", path, exc)
-            con = duckdb.connect()
-            define_views(con, run)
-            return con
+        log.info("catalog: %s is missing or older than the run's tables; querying fresh in-memory views "
+                 "(`pmc-enrich catalog %s` updates the file)", path, run.root)
+        con = duckdb.connect(config={"file_search_path": str(run.root)})
+        define_catalog(con, run)
+        return con
     return duckdb.connect(str(path), read_only=True, config={"file_search_path": str(run.root)})
 
 
