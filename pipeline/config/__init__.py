@@ -129,7 +129,7 @@ def check_keys(data: Any, model: type[BaseModel] = None, where: str = "") -> Non
 def _validation_error(exc: ValidationError, source: str) -> UserError:
     lines = []
     for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or True)
+        loc = ".".join(str(p) for p in err["loc"])
         got = err.get("input")
         lines.append(f"`{loc}`: {err['msg']} (got {got!r})")
     more = f" (+{len(exc.errors()) - 5} more)" if len(exc.errors()) > 5 else ""
