@@ -63,7 +63,8 @@ def _rows(con, sql: str) -> list[dict[str, Any]]:
 
 
 def _counts(con, sql: str) -> dict[str, int]:
-    return {("(none)" if k is None else str(k)): int(v) for k, v in con.execute(sql).fetchall()}
+    """Value → count, in key order: GROUP BY gives no order, and the page must be deterministic."""
+    return dict(sorted((("(none)" if k is None else str(k)), int(v)) for k, v in con.execute(sql).fetchall()))
 
 
 def _has_column(con, view: str, column: str) -> bool:
