@@ -61,23 +61,13 @@ def datatrove_filter(texts: list[str], n: int, folder: Path):
     import xxhash
     from datatrove.pipeline.decont.n_grams import NGramsDecontConfig, NGramsDecontFilter
     from datatrove.utils.text import ngrams, simplify_text
-    from datatrove.utils.word_tokenizers import WordTokenizer
-
-    class Whitespace(WordTokenizer):
-        def word_tokenize(self, text):
-            return text.split()
-
-        def sent_tokenize(self, text):
-            return [text]
-
-        def span_tokenize(self, text):
-            return [(0, len(text))]
+    from peers import whitespace_tokenizer
 
     def xxh64(s):
         return xxhash.xxh64_intdigest(s.encode("utf-8"))
 
     config = NGramsDecontConfig(n_grams=n)  # datatrove's defaults otherwise (its normalisation maps digits to 0)
-    tok = Whitespace()
+    tok = whitespace_tokenizer()
     # NGramsDecontIndexer.compute_hashes for label-only texts; the class itself cannot be built
     # without lighteval, which it imports to fetch tasks we do not need
     hashes = set()

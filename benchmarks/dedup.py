@@ -88,22 +88,12 @@ def bench_datatrove(texts: list[str]) -> float | None:
         from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
         from datatrove.utils.hashing import HashConfig
         from datatrove.utils.text import TextNormConfig
-        from datatrove.utils.word_tokenizers import WordTokenizer
-
-        class Whitespace(WordTokenizer):  # nltk/spacy are not installed; text is simplified already
-            def word_tokenize(self, text):
-                return text.split()
-
-            def sent_tokenize(self, text):
-                return [text]
-
-            def span_tokenize(self, text):
-                return [(0, len(text))]
+        from peers import whitespace_tokenizer
 
         tmp = tempfile.mkdtemp(prefix="dt-minhash-")
         step = MinhashDedupSignature(tmp, config=MinhashConfig(
             n_grams=5, num_buckets=16, hashes_per_bucket=8, hash_config=HashConfig(precision=32, hash_fc="sha1"),
-            norm_config=TextNormConfig(norm_numbers=False)), language=Whitespace())
+            norm_config=TextNormConfig(norm_numbers=False)), language=whitespace_tokenizer())
         docs = [Document(text=x, id=str(i)) for i, x in enumerate(texts)]
         t = time.perf_counter()
         step.run(iter(docs), rank=0, world_size=1)  # writes its bucket files, returns nothing

@@ -67,6 +67,15 @@ def _split(size: int, n: int, random_share: float) -> tuple[int, int]:
     return size - n_random, n_random
 
 
+def _uncertainty_order(ids: Sequence[str], scores: np.ndarray, seed: int):
+    """(the seeded hash order, each row's rank in it, rows most uncertain first): ties are broken by
+    the seeded hash order, never by input order."""
+    shuffled = _hash_order(ids, seed)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[shuffled] = np.arange(len(ids))
+    return shuffled, rank, np.lexsort((rank, -scores))
+
+
 def select_uncertain(ids: Sequence[str], scores: np.ndarray, size: int, random_share: float = 0.1,
                      seed: int = 0) -> list[tuple[int, str]]:
     """``size`` rows: the most uncertain (``"uncertainty"``) and a ``random_share`` drawn uniformly
@@ -75,11 +84,7 @@ def select_uncertain(ids: Sequence[str], scores: np.ndarray, size: int, random_s
     if len(scores) != len(ids):
         raise ValueError("ids and scores differ in length")
     n_top, n_random = _split(size, len(ids), random_share)
-    shuffled = _hash_order(ids, seed)
-    # most uncertain first; ties broken by the seeded hash order, never by input order
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[shuffled] = np.arange(len(ids))
-    by_score = np.lexsort((rank, -scores))
+    shuffled, rank, by_score = _uncertainty_order(ids, scores, seed)
     chosen = [(int(i), "uncertainty") for i in by_score[:n_top]]
     taken = {i for i, _ in chosen}
     chosen += [(int(i), "random") for i in shuffled if int(i) not in taken][:n_random]
@@ -131,10 +136,7 @@ def select_diverse(ids: Sequence[str], scores: np.ndarray, features: np.ndarray,
     if not (len(ids) == len(scores) == len(features)):
         raise ValueError("ids, scores and features differ in length")
     n_spread, n_random = _split(size, len(ids), random_share)
-    shuffled = _hash_order(ids, seed)
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[shuffled] = np.arange(len(ids))
-    by_score = np.lexsort((rank, -scores))
+    shuffled, rank, by_score = _uncertainty_order(ids, scores, seed)
     pool = by_score if candidates <= 0 else by_score[: max(n_spread, candidates * n_spread)]
     local_order = np.argsort(rank[pool], kind="stable")  # the seeded order within the candidates
     picked = k_center(np.asarray(features)[pool], n_spread, labelled_features, seed_order=local_order)
