@@ -303,7 +303,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", default="tests/data/annotation/reference-labels.jsonl")
     ap.add_argument("--students", nargs="+", default=["fasttext", "linear"],
-                    help="fasttext linear transformer distilled cascade (taught ones need --pool)")
+                    help="fasttext linear transformer distilled cascade static (taught ones need --pool)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--collections", default=None, help="data folder naming the sources' collections")
@@ -319,6 +319,9 @@ def main() -> None:
     ap.add_argument("--infer-batch", type=int, default=1024)
     ap.add_argument("--no-context", action="store_true", help="text only (no section/zone/article type)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="train config override KEY=VALUE")
+    ap.add_argument("--static-params", default="{}",
+                    help='JSON: static student name → params, e.g. {"static-emb": {"ngrams": false}} '
+                         "(students named static* are the Model2Vec static student)")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--speed-only", action="store_true",
                     help="transformer inference variants only (untrained heads on --encoder), no training")
@@ -347,6 +350,7 @@ def main() -> None:
         k, v = kv.split("=", 1)
         sets[k if k.startswith("train.") else f"train.{k}"] = json.loads(v) if v[:1] in "[{0123456789-tf" else v
     cfg = apply_overrides(PipelineConfig(), sets)
+    static_params = json.loads(args.static_params)
     pool = unlabelled_from_file(args.pool, args.max_pool, cfg.train.cascade.min_words) if args.pool else None
     trainer = Trainer(cfg.train, pool, ex.text, ex.group)
     folds, desc = grouped_folds(ex, args.folds, args.seed)
@@ -360,9 +364,17 @@ def main() -> None:
 
     def fit_keep(name):
         def fit(train, fold):
-            last[name] = trainer.fit(name, train, fold)
+            last[name] = fit_static(name, train) if name.startswith("static") else trainer.fit(name, train, fold)
             return last[name]
         return fit
+
+    def fit_static(name, train):
+        # Not (yet) a Trainer student: fitted here with the train config's context settings.
+        from classifiers.static_student import StaticStudent
+
+        tc = cfg.train
+        return StaticStudent.train(train, static_params.get(name, {}), tc.context_features, tc.context_dropout,
+                                   tc.seed)
 
     t0 = time.time()
     results = cross_validate(ex, {s: fit_keep(s) for s in args.students}, folds, collections, args.infer_batch)

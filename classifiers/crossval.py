@@ -20,6 +20,7 @@ import numpy as np
 from classifiers.dataset import Examples
 from classifiers.features import split_bucket
 from classifiers.heads import DOCUMENT_TYPE, DOMAIN, EDUCATIONAL_SCORE
+from classifiers.labels import article_key
 from classifiers.metrics import classification_metrics, score_metrics
 from classifiers.predictions import Predictions
 from pipeline.errors import UserError
@@ -97,12 +98,13 @@ def selection_score(summary: dict) -> float:
 # ---- folds -------------------------------------------------------------------------------------
 def article_groups(ex: Examples) -> tuple[np.ndarray, str]:
     """Integer group per row (articles sharing a text merged) and how groups were formed."""
-    if ex.group and all(ex.group):
-        names, how = ex.group, "article"
+    keys = [article_key(g) for g in ex.group]  # one name per article whichever form the row gives
+    if keys and all(keys):
+        names, how = keys, "article"
     else:
         names, how = ex.key, "paragraph (no source / article_id column: groups unknown, optimistic)"
-        if ex.group:
-            names = [g or f"key:{k}" for g, k in zip(ex.group, ex.key)]
+        if keys:
+            names = [g or f"key:{k}" for g, k in zip(keys, ex.key)]
             how = "article (rows without one: own group)"
     parent: dict[str, str] = {}
 
@@ -164,48 +166,83 @@ def summarise(per_fold: Sequence[dict]) -> dict:
 
 
 def cross_validate(ex: Examples, fits: dict[str, Fit], folds: list[tuple[list[int], list[int]]],
-                   collections: Sequence[str] | None = None, batch_size: int = 256) -> dict[str, dict]:
+                   collections: Sequence[str] | None = None, batch_size: int = 256, jobs: int = 1,
+                   independent: bool = False) -> dict[str, dict]:
     """Each student fitted on every fold's training rows and scored on its held-out articles.
 
     ``fits`` maps student name → fit function (called in the given order inside one fold, so a
-    later one may reuse an earlier one's model of the same fold, e.g. a teacher). Returns, per
+    later one may reuse an earlier one's model of the same fold, e.g. a teacher). ``jobs`` > 1 runs
+    the folds in that many forked processes (``classifiers.parallel``); with ``independent`` (no
+    student reuses another's model) each (fold, student) fit is its own task. Returns, per
     student: per-fold headline figures, their mean and spread, the pooled out-of-fold metrics
     (per-class F1 with support) and the per-collection breakdown."""
-    n = len(ex)
-    oof: dict[str, list[Predictions | None]] = {s: [None] * len(folds) for s in fits}
-    per_fold: dict[str, list[dict]] = {s: [] for s in fits}
-    seconds: dict[str, dict[str, float]] = {s: {"fit": 0.0, "predict": 0.0, "rows_predicted": 0} for s in fits}
-    for fi, (tr, te) in enumerate(folds):
-        train, test = ex.take(tr), ex.take(te)
-        for name, fit in fits.items():
-            t0 = time.time()
-            model = fit(train, fi)
-            t1 = time.time()
-            preds = model.predict(test.text, test.context, batch_size=batch_size)
-            t2 = time.time()
-            seconds[name]["fit"] += t1 - t0
-            seconds[name]["predict"] += t2 - t1
-            seconds[name]["rows_predicted"] += len(test)
-            oof[name][fi] = preds
-            h = headline(evaluate_predictions(preds, test))
-            per_fold[name].append(h)
+    from classifiers.parallel import run_tasks
+
+    outputs = run_tasks(cv_tasks(ex, fits, folds, batch_size, independent), jobs)
+    return collect_cv(ex, fits, folds, outputs, collections)
+
+
+def cv_tasks(ex: Examples, fits: dict[str, Fit], folds: list[tuple[list[int], list[int]]], batch_size: int = 256,
+             independent: bool = False) -> list[Callable[[], dict]]:
+    """Zero-argument tasks that fit and score the folds: one per fold (students in order), or one
+    per (fold, student) when ``independent``. Each returns {student: (predictions, fit s, predict s)}."""
+    def task(fi: int, names: list[str]) -> Callable[[], dict]:
+        def run() -> dict:
+            train, test = ex.take(folds[fi][0]), ex.take(folds[fi][1])
+            out = {}
+            for name in names:
+                t0 = time.time()
+                model = fits[name](train, fi)
+                t1 = time.time()
+                out[name] = (model.predict(test.text, test.context, batch_size=batch_size), t1 - t0, time.time() - t1)
+            return out
+        return run
+
+    if independent:
+        return [task(fi, [name]) for fi in range(len(folds)) for name in fits]
+    return [task(fi, list(fits)) for fi in range(len(folds))]
+
+
+def collect_cv(ex: Examples, fits: dict[str, Fit], folds: list[tuple[list[int], list[int]]],
+               outputs: Sequence[dict], collections: Sequence[str] | None = None,
+               adjust: dict[str, Callable[[list[Predictions]], list[Predictions]]] | None = None
+               ) -> dict[str, dict]:
+    """The figures of ``cross_validate`` from the outputs of its ``cv_tasks`` (in task order).
+    ``adjust``: per student, a map of its per-fold predictions applied before scoring (e.g. a
+    calibration cross-fitted on the other folds)."""
+    done: dict[tuple[int, str], tuple] = {}
+    fold_of = [fi for fi in range(len(folds)) for _ in range(len(outputs) // len(folds))]
+    for fi, out in zip(fold_of, outputs):
+        for name, value in out.items():
+            done[(fi, name)] = value
+    tests = [ex.take(te) for _, te in folds]
+    order = np.concatenate([np.asarray(te, dtype=np.int64) for _, te in folds])
+    truth = ex.take(order.tolist())
+    results = {}
+    for name in fits:
+        oof = [done[(fi, name)][0] for fi in range(len(folds))]
+        if adjust and name in adjust:
+            oof = adjust[name](oof)
+        per_fold = []
+        seconds = {"fit": 0.0, "predict": 0.0, "rows_predicted": 0}
+        for fi, test in enumerate(tests):
+            _, fit_s, predict_s = done[(fi, name)]
+            seconds["fit"] += fit_s
+            seconds["predict"] += predict_s
+            seconds["rows_predicted"] += len(test)
+            h = headline(evaluate_predictions(oof[fi], test))
+            per_fold.append(h)
             log.info("cv %s fold %d/%d: type F1 %.3f, clinical_case F1 %s, domain F1 %.3f, MAE %.3f (%.0fs)",
                      name, fi + 1, len(folds), h["type_f1"],
                      "-" if h["clinical_case_f1"] is None else f"{h['clinical_case_f1']:.3f}", h["domain_f1"],
-                     h["score_mae"], t1 - t0)
-    order = np.concatenate([np.asarray(te, dtype=np.int64) for _, te in folds])
-    results = {}
-    for name in fits:
-        pooled_preds = Predictions.concat(oof[name])
-        truth = ex.take(order.tolist())
-        pooled = evaluate_predictions(pooled_preds, truth)
-        res = {"summary": summarise(per_fold[name]), "pooled": pooled,
-               "seconds": {k: round(v, 2) for k, v in seconds[name].items()}}
+                     h["score_mae"], fit_s)
+        pooled_preds = Predictions.concat(oof)
+        res = {"summary": summarise(per_fold), "pooled": evaluate_predictions(pooled_preds, truth),
+               "seconds": {k: round(v, 2) for k, v in seconds.items()}}
         res["selection_score"] = selection_score(res["summary"])
         if collections is not None:
             res["by_collection"] = by_collection(pooled_preds, truth, [collections[i] for i in order])
         results[name] = res
-        _ = n
     return results
 
 
@@ -223,12 +260,31 @@ def by_collection(preds: Predictions, truth: Examples, labels: Sequence[str]) ->
 # ---- learning curve ----------------------------------------------------------------------------
 def learning_curve(ex: Examples, fit: Fit, folds: list[tuple[list[int], list[int]]],
                    fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0), seed: int = 0,
-                   full: dict | None = None, batch_size: int = 256) -> dict:
+                   full: dict | None = None, batch_size: int = 256, jobs: int = 1) -> dict:
     """Grouped-CV figures when each fold trains on a share of its training articles (nested
     subsets, by article hash), the test folds unchanged; a power law fitted per figure and its
     value at 10× the labels, marked as an extrapolation. ``full``: the 100 % result already
-    computed (its per-fold figures), to avoid fitting it again."""
+    computed (its per-fold figures), to avoid fitting it again. ``jobs``: forked processes."""
+    from classifiers.parallel import run_tasks
+
     groups, _ = article_groups(ex)
+    subsets = {}  # (fraction, fold) → training rows kept
+    for frac in fractions:
+        if frac >= 1.0 and full is not None:
+            continue
+        for fi, (tr, _) in enumerate(folds):
+            kept = [i for i in tr if split_bucket(str(groups[i]), seed + 101) < frac]
+            if kept:
+                subsets[(frac, fi)] = kept
+
+    def task(kept: list[int], fi: int) -> Callable[[], dict]:
+        def run() -> dict:
+            test = ex.take(folds[fi][1])
+            model = fit(ex.take(kept), fi)
+            return headline(evaluate_predictions(model.predict(test.text, test.context, batch_size=batch_size), test))
+        return run
+
+    figures = dict(zip(subsets, run_tasks([task(kept, fi) for (_, fi), kept in subsets.items()], jobs)))
     points = []
     for frac in fractions:
         if frac >= 1.0 and full is not None:
@@ -236,17 +292,9 @@ def learning_curve(ex: Examples, fit: Fit, folds: list[tuple[list[int], list[int
             points.append({"fraction": 1.0, "n_labels": float(np.mean(sizes)),
                            **{k: v["mean"] for k, v in full.items()}})
             continue
-        per_fold, sizes = [], []
-        for fi, (tr, te) in enumerate(folds):
-            kept = [i for i in tr if split_bucket(str(groups[i]), seed + 101) < frac]
-            if not kept:
-                continue
-            sizes.append(len(kept))
-            model = fit(ex.take(kept), fi)
-            test = ex.take(te)
-            per_fold.append(headline(evaluate_predictions(model.predict(test.text, test.context,
-                                                                        batch_size=batch_size), test)))
-        s = summarise(per_fold)
+        keys = [k for k in subsets if k[0] == frac]
+        s = summarise([figures[k] for k in keys])
+        sizes = [len(subsets[k]) for k in keys]
         points.append({"fraction": frac, "n_labels": float(np.mean(sizes)) if sizes else 0.0,
                        **{k: v["mean"] for k, v in s.items()}})
         log.info("learning curve %.0f%% (%d labels): %s", 100 * frac, points[-1]["n_labels"],

@@ -153,10 +153,13 @@ def _as_score(value: Any) -> int | None:
 
 
 def _groups(data: dict[str, list], keep: list[int]) -> list[str]:
-    for col in ("article_id", "source"):
-        if col in data and any(data[col][i] for i in keep):
-            return [str(data[col][i]) if data[col][i] else "" for i in keep]
-    return []
+    """The article of each row: its ``source`` (the run article's path, or the label file's
+    "file#index"), else its ``article_id``; "" when neither. Paths keep the collection visible for
+    the per-collection breakdown; ``labels.article_key`` makes the forms comparable."""
+    sources, ids = data.get("source"), data.get("article_id")
+    if not any((sources and sources[i]) or (ids and ids[i]) for i in keep):
+        return []
+    return [str((sources and sources[i]) or (ids and ids[i]) or "") for i in keep]
 
 
 def _context_columns(data: dict[str, list], keep: list[int]) -> dict[str, list]:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from classifiers.dataset import Examples
-from classifiers.features import CONTEXT_FEATURES, context_tokens, split_bucket, student_input
+from classifiers.features import TEXT_FEATURES, context_token_rows, split_bucket, student_input
 from classifiers.heads import HEADS, Head, read_student_card, write_student_card
 from classifiers.metrics import classification_metrics, score_metrics
 from classifiers.predictions import Predictions, expected_score
@@ -57,26 +57,20 @@ def _fasttext():
 
 def build_inputs(texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None,
                  use: Sequence[str]) -> list[str]:
-    """One normalised line per paragraph, context tokens first (only the features in ``use``)."""
-    context = {k: v for k, v in (context or {}).items() if k in use and v is not None}
-    if not context:
+    """One normalised line per paragraph, context tokens first (only the features in ``use``;
+    text features such as ``length`` come from the text itself)."""
+    rows = context_token_rows(texts, context, use)
+    if rows is None:
         return [student_input(t) for t in texts]
-    cols = [(k, context[k]) for k in CONTEXT_FEATURES if k in context]
-    out = []
-    for i, t in enumerate(texts):
-        tokens = context_tokens(**{k: col[i] for k, col in cols}, use=use)
-        out.append(student_input(t, tokens))
-    return out
+    return [student_input(t, tokens) for t, tokens in zip(texts, rows)]
 
 
-def context_prefixes(n: int, context: Mapping[str, Sequence[Any]] | None, use: Sequence[str]) -> list[str] | None:
+def context_prefixes(texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None,
+                     use: Sequence[str]) -> list[str] | None:
     """Each row's context tokens joined by spaces ("" for none), None when no context is used:
     what ``build_inputs`` puts before the normalised text."""
-    context = {k: v for k, v in (context or {}).items() if k in use and v is not None}
-    if not context:
-        return None
-    cols = [(k, context[k]) for k in CONTEXT_FEATURES if k in context]
-    return [" ".join(context_tokens(**{k: col[i] for k, col in cols}, use=use)) for i in range(n)]
+    rows = context_token_rows(texts, context, use)
+    return None if rows is None else [" ".join(tokens) for tokens in rows]
 
 
 class FastTextStudent:
@@ -106,7 +100,7 @@ class FastTextStudent:
         base = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
         used: dict[str, dict] = {}
         models: dict[str, Any] = {}
-        use = [c for c in context_features if c in train.context]
+        use = [c for c in context_features if c in train.context or c in TEXT_FEATURES]
         if set(context_features) - set(use):
             log.warning("context features %s not in the training labels; not used",
                         sorted(set(context_features) - set(use)))
@@ -134,7 +128,7 @@ class FastTextStudent:
         fast = self._shared_forward()
         if fast is not None:
             # Normalisation per chunk of joined texts (fasttext_fast.joined_inputs), same tokens.
-            prefixes = context_prefixes(len(texts), context, self.context_features)
+            prefixes = context_prefixes(texts, context, self.context_features)
             probs = dict(zip((h.name for h in HEADS), fast.predict_texts(texts, prefixes)))
         else:
             lines = build_inputs(texts, context, self.context_features)
@@ -197,10 +191,12 @@ class FastTextStudent:
 
 
 def _training_inputs(ex: Examples, use: Sequence[str], dropout: float, seed: int) -> list[str]:
-    if not use:
-        return build_inputs(ex.text, None, ())
+    # Dropped rows lose the column features only: text features exist at inference whatever the input.
+    text_only = [c for c in use if c in TEXT_FEATURES]
+    if not use or list(use) == text_only:
+        return build_inputs(ex.text, None, text_only)
     with_ctx = build_inputs(ex.text, ex.context, use)
-    plain = build_inputs(ex.text, None, ())
+    plain = build_inputs(ex.text, None, text_only)
     return [p if split_bucket(k, seed + 7919) < dropout else c for k, c, p in zip(ex.key, with_ctx, plain)]
 
 

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 CONTEXT_FEATURES: tuple[str, ...] = ("section", "zone", "article_type")
+# Features computed from the paragraph's own text (no column needed, always available at
+# inference, so never dropped by context dropout): "length" = a word-count bucket token.
+TEXT_FEATURES: tuple[str, ...] = ("length",)
+# Word-count bucket edges of the length token (__len_0: < 10 words, ..., __len_5: >= 250).
+LENGTH_EDGES: tuple[int, ...] = (10, 30, 60, 120, 250)
 
 # Speed matters here (≥ 20k paragraphs/s per core for all three heads, normalisation included):
 # one regex pass with a dict-lookup callback splits punctuation off (template substitution is 2x
@@ -75,11 +81,13 @@ def section_kind(title: str | None) -> str | None:
 
 
 def context_tokens(section: str | Sequence[str] | None = None, zone: str | None = None,
-                   article_type: str | None = None, use: Sequence[str] = CONTEXT_FEATURES) -> list[str]:
+                   article_type: str | None = None, use: Sequence[str] = CONTEXT_FEATURES,
+                   text: str | None = None) -> list[str]:
     """Extra tokens for the context a paragraph came with; absent values give no token.
 
     ``section`` is either the nearest section title or a section path (outermost first: the
     innermost title is the one used, falling back outwards when it names no known kind).
+    ``text``: the paragraph, for the text-derived features (``length``) when ``use`` names them.
     """
     tokens: list[str] = []
     if "section" in use and section is not None:
@@ -95,7 +103,30 @@ def context_tokens(section: str | Sequence[str] | None = None, zone: str | None 
         tokens.append(f"__zone_{_slug(zone)}")
     if "article_type" in use and article_type:
         tokens.append(f"__atype_{_slug(article_type)}")
+    if "length" in use and text is not None:
+        tokens.append(length_token(text))
     return tokens
+
+
+def length_token(text: str | None) -> str:
+    """The paragraph's word-count bucket as a token (``__len_0`` .. ``__len_5``, see LENGTH_EDGES)."""
+    words = len(text.split()) if text else 0
+    return f"__len_{sum(words >= e for e in LENGTH_EDGES)}"
+
+
+def context_token_rows(texts: Sequence[str | None], context: Mapping[str, Sequence[Any]] | None,
+                       use: Sequence[str], columns: bool = True) -> list[list[str]] | None:
+    """Each row's context tokens (the column features in ``use`` found in ``context`` when
+    ``columns``, plus the text features in ``use``), or None when no feature applies: shared by the
+    students so training and inference build the same tokens."""
+    ctx = {k: v for k, v in (context or {}).items()
+           if columns and k in use and k in CONTEXT_FEATURES and v is not None}
+    from_text = any(f in use for f in TEXT_FEATURES)
+    if not ctx and not from_text:
+        return None
+    cols = [(k, ctx[k]) for k in CONTEXT_FEATURES if k in ctx]
+    return [context_tokens(**{k: col[i] for k, col in cols}, use=use, text=(texts[i] or "") if from_text else None)
+            for i in range(len(texts))]
 
 
 def _slug(value: str) -> str:

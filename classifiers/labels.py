@@ -60,11 +60,16 @@ def load_labels(run, labels: str | None, soft_targets: bool = False) -> tuple[Ex
         "labeller": _distinct(table, "labeller") or [f"import:{path.name}"],
         "prompt_version": _distinct(table, "prompt_version") or ["unknown"],
         "context_columns": sorted(ex.context),
-        "group_column": "article_id" if "article_id" in table.column_names else
-                        "source" if "source" in table.column_names else None,
+        "group_column": _group_column(table),
         "soft_target_rows": {h: sum(1 for q in v if q is not None) for h, v in ex.soft.items()},
     }
     return ex, info
+
+
+def _group_column(table: pa.Table) -> str | None:
+    """Which column named the articles (see ``dataset._groups``): ``source`` wherever a row has it."""
+    have = [c for c in ("source", "article_id") if c in table.column_names and table[c].null_count < table.num_rows]
+    return "+".join(have) or None
 
 
 def _distinct(table: pa.Table, col: str) -> list[str]:
@@ -98,6 +103,10 @@ def join_run_context(run, table: pa.Table) -> pa.Table:
         ctx["paragraph_id"].to_pylist(), ctx["article_id"].to_pylist(), ctx["zone"].to_pylist(),
         ctx["section_path"].to_pylist())}
     found = [by_id.get(pid, (None, None, None)) for pid in table["paragraph_id"].to_pylist()]
+    # A label file's own `source` wins over the run's: all rows of one file then name articles the
+    # same way (a file may call an article "elife00007.xml" that the run read as
+    # "elife/elife-00007-v1.xml"), and rows the run does not hold are still grouped by article.
+    own_source = table["source"].to_pylist() if "source" in table.column_names else [None] * table.num_rows
     drop = [c for c in ("zone", "section_path", "article_type", "section", "article_id", "source")
             if c in table.column_names]
     table = table.drop_columns(drop)
@@ -106,17 +115,21 @@ def join_run_context(run, table: pa.Table) -> pa.Table:
     table = table.append_column("article_type", pa.array([article.get(f[2], (None, None))[0] for f in found],
                                                          pa.string()))
     table = table.append_column("article_id", pa.array([f[2] for f in found], pa.string()))
-    return table.append_column("source", pa.array([article.get(f[2], (None, None))[1] for f in found], pa.string()))
+    sources = [own or article.get(f[2], (None, None))[1] for f, own in zip(found, own_source)]
+    return table.append_column("source", pa.array(sources, pa.string()))
 
 
 def article_key(group: str | None) -> str:
     """A comparable article name for a label group or a pool row's source: the file name of the
-    last path part (after a package's ``::``), without the ``#index`` of an article inside it.
-    An article id (labels from a run) is its own key."""
+    last path part (after a package's ``::``), without the ``#index`` of an article inside it and
+    without its .xml/.nxml extension, so a run's source path ("…tar.gz::PMC010xxxxxx/PMC10146683.xml"),
+    a label file's source ("PMC10146683.xml#0") and a PMC article id ("PMC10146683") agree."""
     if not group:
         return ""
     name = str(group).split("#", 1)[0].rsplit("::", 1)[-1]
-    return name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ext = name.rpartition(".")
+    return stem if dot and ext.lower() in ("xml", "nxml") else name
 
 
 def ws_hash(text: str) -> str:

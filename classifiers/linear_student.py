@@ -24,7 +24,7 @@ import numpy as np
 from scipy import sparse
 
 from classifiers.dataset import Examples
-from classifiers.features import CONTEXT_FEATURES, context_tokens, split_bucket
+from classifiers.features import TEXT_FEATURES, context_token_rows, split_bucket
 from classifiers.heads import HEADS, Head, read_student_card, write_student_card
 from classifiers.predictions import Predictions, expected_score
 
@@ -55,17 +55,18 @@ def student_lines(texts: Sequence[str | None], context: Mapping[str, Sequence[An
                   use: Sequence[str], keys: Sequence[str] | None = None, dropout: float = 0.0,
                   seed: int = 0) -> list[str]:
     """Context tokens (same ones as the other students) before the raw text; ``dropout`` of the
-    rows (by key hash) are shown without them so the model also works without context columns."""
-    ctx = {k: v for k, v in (context or {}).items() if k in use and v is not None}
-    if not ctx:
+    rows (by key hash) are shown without the column features so the model also works without
+    context columns (text features such as ``length`` are always there)."""
+    full = context_token_rows(texts, context, use)
+    if full is None:
         return [t or "" for t in texts]
-    cols = [(k, ctx[k]) for k in CONTEXT_FEATURES if k in ctx]
+    dropping = dropout > 0 and keys is not None
+    plain = context_token_rows(texts, None, use, columns=False) if dropping else None
     out = []
     for i, t in enumerate(texts):
-        if keys is not None and dropout > 0 and split_bucket(keys[i], seed + 7919) < dropout:
-            out.append(t or "")
-            continue
-        toks = context_tokens(**{k: col[i] for k, col in cols}, use=use)
+        toks = full[i]
+        if dropping and split_bucket(keys[i], seed + 7919) < dropout:
+            toks = plain[i] if plain is not None else []
         out.append(f"{' '.join(toks)} {t or ''}" if toks else (t or ""))
     return out
 
@@ -194,7 +195,7 @@ class LinearStudent:
         p = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items() if v is not None}}
         if len(train) == 0:
             raise ValueError("linear student: no training rows")
-        use = [c for c in context_features if c in train.context]
+        use = [c for c in context_features if c in train.context or c in TEXT_FEATURES]
         lines = student_lines(train.text, train.context, use, train.key, context_dropout, seed)
         X = vectorizer(p["n_features"], p["ngram_max"]).transform(lines).astype(np.float64).tocsr()
         # Fit on the columns that enough rows use: the full hash space is mostly empty, and a column
@@ -202,15 +203,8 @@ class LinearStudent:
         cols, df = np.unique(X.indices, return_counts=True)
         cols = cols[df >= p["min_df"]]
         Xc = X[:, cols].tocsr()
-        Qs, ws, n_soft = [], [], {}
-        for head in HEADS:
-            Q = target_matrix(head, train)
-            n_soft[head.name] = int(sum(1 for q in (train.soft.get(head.name) or []) if q is not None))
-            w = _row_weights(head, Q, p["class_weights"] and head.name != "educational_score")
-            if train.weight:
-                w = w * np.asarray(train.weight, dtype=np.float64)
-            Qs.append(Q)
-            ws.append(w)
+        Qs, ws = head_targets(train, p["class_weights"])
+        n_soft = {h.name: int(sum(1 for q in (train.soft.get(h.name) or []) if q is not None)) for h in HEADS}
         from threadpoolctl import threadpool_limits
 
         # One BLAS thread: the vectors are small enough that OpenBLAS's threads only spin against
@@ -235,15 +229,7 @@ class LinearStudent:
         for i in range(0, len(texts), step):
             ctx = {k: v[i:i + step] for k, v in (context or {}).items() if v is not None}
             lines = student_lines(texts[i:i + step], ctx, self.context_features)
-            Z = self._vec.transform(lines) @ self.W + self.b
-            probs = []
-            start = 0
-            for head in HEADS:
-                z = Z[:, start:start + len(head.classes)]
-                start += len(head.classes)
-                e = np.exp(z - z.max(axis=1, keepdims=True))
-                probs.append((e / e.sum(axis=1, keepdims=True)).astype(np.float32))
-            parts.append(Predictions(probs[0], probs[1], expected_score(probs[2]), probs[2]))
+            parts.append(heads_predictions(self._vec.transform(lines) @ self.W + self.b))
         return Predictions.concat(parts)
 
     # ---- persistence ----------------------------------------------------------------------
@@ -271,3 +257,28 @@ class LinearStudent:
             W[z["rows"]] = z["W"]
             b = z["b"]
         return cls(W, b, card.get("context_features", []), params, card)
+
+
+def head_targets(train: Examples, class_weights: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per head: target distributions and row weights, as the linear student fits them."""
+    Qs, ws = [], []
+    for head in HEADS:
+        Q = target_matrix(head, train)
+        w = _row_weights(head, Q, class_weights and head.name != "educational_score")
+        if train.weight:
+            w = w * np.asarray(train.weight, dtype=np.float64)
+        Qs.append(Q)
+        ws.append(w)
+    return Qs, ws
+
+
+def heads_predictions(Z: np.ndarray) -> Predictions:
+    """Softmax per head over the concatenated logits (heads.py order)."""
+    probs = []
+    start = 0
+    for head in HEADS:
+        z = Z[:, start:start + len(head.classes)]
+        start += len(head.classes)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        probs.append((e / e.sum(axis=1, keepdims=True)).astype(np.float32))
+    return Predictions(probs[0], probs[1], expected_score(probs[2]), probs[2])

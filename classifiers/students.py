@@ -7,6 +7,7 @@
       linear/                  LinearStudent (student.json + weights.npz): hashed n-grams, soft targets
       distilled/               LinearStudent trained on gold + the transformer's soft targets on a pool
       cascade/                 FastTextStudent trained on the transformer's pseudo-labels
+      static/                  StaticStudent (student.json + static/ Model2Vec vectors + words.txt + weights.npz)
 
 Any of these folders (or the parent, with a student name) can be given to ``predict``/``annotate``.
 """
@@ -17,9 +18,9 @@ import json
 import os
 from pathlib import Path
 
-STUDENTS = ("fasttext", "linear", "transformer", "distilled", "cascade")
+STUDENTS = ("fasttext", "linear", "transformer", "distilled", "cascade", "static")
 # Students whose inference runs at CPU speed (≥ 10k paragraphs/s per core); the transformer needs a GPU.
-CPU_STUDENTS = ("fasttext", "linear", "distilled", "cascade")
+CPU_STUDENTS = ("fasttext", "linear", "distilled", "cascade", "static")
 # Students trained from a transformer teacher's predictions on unlabelled paragraphs.
 TAUGHT = ("distilled", "cascade")
 CARD = "model_card.json"
@@ -62,8 +63,18 @@ def student_card(path: str | os.PathLike[str]) -> dict:
 
 
 def load_student(path: str | os.PathLike[str], device: str | None = None):
-    """Load a student folder (fastText or transformer, by its student.json ``kind``)."""
+    """Load a student folder (by its student.json ``kind``); a ``calibration.json`` beside it
+    (classifiers/calibration.py) is applied to its predictions."""
     path = Path(path)
+    base = _load_base_student(path, device)
+    from classifiers.calibration import CALIBRATION_FILE, CalibratedStudent
+
+    if (path / CALIBRATION_FILE).exists():
+        return CalibratedStudent.load(path, base)
+    return base
+
+
+def _load_base_student(path: Path, device: str | None = None):
     kind = student_card(path).get("kind")
     if kind == "fasttext":
         from classifiers.fasttext_student import FastTextStudent
@@ -74,4 +85,7 @@ def load_student(path: str | os.PathLike[str], device: str | None = None):
     if kind == "transformer":
         from classifiers.transformer import TransformerStudent  # torch only when asked for
         return TransformerStudent.load(path, device=device)
+    if kind == "static":
+        from classifiers.static_student import StaticStudent
+        return StaticStudent.load(path)
     raise ValueError(f"{path}: unknown student kind {kind!r}")

@@ -20,6 +20,8 @@ from classifiers.students import CPU_STUDENTS, STUDENTS, TAUGHT
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
+# Students that train.calibration applies to (the taught ones would need a teacher per inner fold).
+CALIBRATED = ("fasttext", "linear")
 
 
 def gpu_available() -> bool:
@@ -77,16 +79,25 @@ class Trainer:
         self.labelled_keys = {ws_hash(t) for t in (labelled_texts or [])}
         self.labelled_groups = {article_key(g) for g in (labelled_groups or []) if g} - {""}
         self._teachers: dict[Any, Any] = {}
+        # Set by the grouped-CV driver when it calibrates from the outer folds itself
+        # (train.calibration_mode: crossfit): fit() then returns the plain students.
+        self.crossfit = False
         self.last_pool_info: dict[Any, dict] = {}
 
     def fit(self, name: str, train: Examples, fold: Any = None, teacher=None):
         tc = self.tc
-        if name == "fasttext":
-            return self.fit_fasttext(train)
-        if name == "linear":
-            from classifiers.linear_student import LinearStudent
+        if name in CALIBRATED:
+            levers = tc.calibration.get(name, [])
+            if levers and not self.crossfit:
+                from classifiers.calibration import calibrate
 
-            return LinearStudent.train(train, tc.linear.model_dump(), tc.context_features, tc.context_dropout,
+                return calibrate(lambda rows: self.fit_plain(name, rows), train, levers, tc.calibration_folds,
+                                 tc.seed, tc.calibration_threshold_heads)
+            return self.fit_plain(name, train)
+        if name == "static":
+            from classifiers.static_student import StaticStudent
+
+            return StaticStudent.train(train, tc.static.model_dump(), tc.context_features, tc.context_dropout,
                                        tc.seed)
         if name == "transformer":
             model = self.fit_transformer(train)
@@ -109,6 +120,26 @@ class Trainer:
             self.last_pool_info[fold] = info
             return model
         raise UserError(f"unknown student {name!r}", hint=f"one of {', '.join(STUDENTS)}")
+
+    def warm_up(self, names: list[str]) -> None:
+        """Load once, in this process, what every fit of ``names`` shares, so fits forked from it
+        (``classifiers.parallel``) inherit it instead of each redoing it: the static student's
+        distilled vectors (a torch pass over the encoder's vocabulary)."""
+        if "static" in names:
+            from classifiers.static_student import DEFAULT_PARAMS, static_model_for
+
+            p = {**DEFAULT_PARAMS, **{k: v for k, v in self.tc.static.model_dump().items() if v is not None}}
+            if p["vocabulary"] == "encoder":  # "training" depends on each fold's texts
+                static_model_for([], p)
+
+    def fit_plain(self, name: str, train: Examples):
+        """fastText or the linear student as configured, without calibration."""
+        if name == "fasttext":
+            return self.fit_fasttext(train)
+        from classifiers.linear_student import LinearStudent
+
+        tc = self.tc
+        return LinearStudent.train(train, tc.linear.model_dump(), tc.context_features, tc.context_dropout, tc.seed)
 
     def _fold_pool(self, train: Examples) -> Examples:
         """The pool less every text the fold holds out and, when both sides name their articles

@@ -6,20 +6,22 @@ Python on the driver; Spark only draws the unlabelled pool the taught students l
 (``distilled``, ``cascade``) from ``paragraphs/``. The model folder is built in a temp sibling and
 published atomically.
 
-    spark-submit jobs/train.py RUN_DIR [--labels PATH] [--student auto|fasttext|linear|transformer|distilled|cascade|all]
+    spark-submit jobs/train.py RUN_DIR [--labels PATH] [--student auto|fasttext|linear|transformer|distilled|cascade|static|all]
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from datetime import datetime, timezone
 
-from classifiers.crossval import cross_validate, grouped_folds, headline, learning_curve, summarise
+from classifiers.crossval import collect_cv, cv_tasks, grouped_folds, headline, learning_curve, summarise
 from classifiers.dataset import Examples, stratified_split
 from classifiers.evaluate import evaluate
 from classifiers.labels import load_labels, unlabelled_from_file, ws_hash
 from classifiers.metrics import PAPER_STUDENT, format_table, paper_row
+from classifiers.parallel import default_jobs, run_tasks
 from classifiers.students import CARD, CPU_STUDENTS, STUDENTS, TAUGHT
 from classifiers.training import Trainer, pick_annotators, plan_students
 from pipeline.config import PipelineConfig
@@ -55,17 +57,18 @@ def load_unlabelled(spark, run: RunDir, cfg: PipelineConfig, path: str | None) -
         dups = read_table(spark, run, "dedup").where(F.col("is_duplicate")).select("paragraph_id")
         paras = paras.join(dups, "paragraph_id", "left_anti")
     if run.is_complete("articles"):
-        arts = read_table(spark, run, "articles").select("article_id", "article_type")
+        arts = read_table(spark, run, "articles").select("article_id", "article_type", "source")
         paras = paras.join(arts, "article_id", "left")
     else:
-        paras = paras.withColumn("article_type", F.lit(None).cast("string"))
+        paras = paras.withColumn("article_type", F.lit(None).cast("string")).withColumn(
+            "source", F.lit(None).cast("string"))
     total = paras.count()
     frac = min(1.0, 1.2 * cc.max_paragraphs / max(total, 1))  # a little over: the limit trims it
     h = F.xxhash64(F.lit(cfg.train.seed), F.col("paragraph_id"))
     sample = (paras.withColumn("_h", h)
               .where((F.pmod(F.col("_h"), F.lit(1_000_000)) < F.lit(int(frac * 1_000_000))) | F.lit(frac >= 1.0))
               .orderBy("_h", "paragraph_id").limit(cc.max_paragraphs)
-              .select("paragraph_id", "article_id", "text", "zone", "section_path", "article_type"))
+              .select("paragraph_id", "article_id", "text", "zone", "section_path", "article_type", "source"))
     data = sample.toArrow().to_pydict()
     seen: set[str] = set()
     keep = []
@@ -78,7 +81,8 @@ def load_unlabelled(spark, run: RunDir, cfg: PipelineConfig, path: str | None) -
     pick = {k: [v[i] for i in keep] for k, v in data.items()}
     return Examples(text=pick["text"], context={"section": pick["section_path"], "zone": pick["zone"],
                                                 "article_type": pick["article_type"]},
-                    key=[ws_hash(t) for t in pick["text"]], group=pick["article_id"])
+                    key=[ws_hash(t) for t in pick["text"]],
+                    group=[s or a for s, a in zip(pick["source"], pick["article_id"])])  # as the labels name articles
 
 
 # ---- evaluation --------------------------------------------------------------------------------
@@ -91,24 +95,57 @@ def _collections(ex: Examples, cfg: PipelineConfig) -> list[str] | None:
     return [collection_of(g, index) for g in ex.group]
 
 
-def _evaluate_grouped(ex: Examples, wanted: list[str], trainer: Trainer, cfg: PipelineConfig) -> dict:
+def _evaluate_grouped(ex: Examples, wanted: list[str], trainer: Trainer, cfg: PipelineConfig,
+                      finals: list, jobs: int) -> tuple[dict, list]:
+    """Grouped CV of ``wanted``, run in one batch with the ``finals`` (the fits on all labels) so
+    ``jobs`` processes stay busy; → (evaluation, the finals' outputs)."""
     tc = cfg.train
     folds, desc = grouped_folds(ex, tc.cv_folds, tc.seed)
     log.info("%s: %d articles, fold sizes %s", desc["method"], desc["n_groups"], desc["fold_sizes"])
     fits = {name: (lambda train, fold, name=name: trainer.fit(name, train, fold)) for name in wanted}
-    results = cross_validate(ex, fits, folds, _collections(ex, cfg), tc.transformer.predict_batch_size)
+    tasks = cv_tasks(ex, fits, folds, tc.transformer.predict_batch_size, independent=jobs > 1)
+    outputs = run_tasks([*finals, *tasks], jobs)  # the big final fits first: better packing
+    adjust, calibrations = _crossfit_adjust(ex, folds, wanted, trainer)
+    results = collect_cv(ex, fits, folds, outputs[len(finals):], _collections(ex, cfg), adjust)
     curve = None
     cpu = [s for s in wanted if s in CPU_STUDENTS and s not in TAUGHT]
     if tc.learning_curve and cpu:
         best = max(cpu, key=lambda s: results[s]["selection_score"])
         log.info("learning curve for %s", best)
-        curve = {"student": best, **learning_curve(
-            ex, lambda train, fold: trainer.fit(best, train, fold), folds, tc.learning_curve_fractions, tc.seed,
-            full=results[best]["summary"], batch_size=tc.transformer.predict_batch_size)}
-    return {"evaluation": desc, "results": results, "learning_curve": curve}
+        full = results[best]["summary"]
+        if best in adjust:  # the curve's fits are plain (crossfit calibrates after CV): compare like with like
+            full = collect_cv(ex, {best: fits[best]}, folds, outputs[len(finals):])[best]["summary"]
+        curve = {"student": best, **({"calibration": "none (plain student)"} if best in adjust else {}),
+                 **learning_curve(ex, lambda train, fold: trainer.fit(best, train, fold), folds,
+                                  tc.learning_curve_fractions, tc.seed, full=full,
+                                  batch_size=tc.transformer.predict_batch_size, jobs=jobs)}
+    return ({"evaluation": desc, "results": results, "learning_curve": curve, "calibrations": calibrations},
+            outputs[:len(finals)])
 
 
-def _evaluate_paragraph_split(ex: Examples, wanted: list[str], trainer: Trainer, cfg: PipelineConfig) -> dict:
+def _crossfit_adjust(ex: Examples, folds, wanted: list[str], trainer: Trainer) -> tuple[dict, dict]:
+    """Per calibrated student (train.calibration, crossfit mode): the map of its per-fold
+    predictions through levers fitted on the other folds, and (filled when the map runs) the
+    calibration of its final fit."""
+    from classifiers.calibration import crossfit
+
+    tc = trainer.tc
+    if not trainer.crossfit:
+        return {}, {}
+    calibrations: dict = {}
+
+    def adjust_for(name: str):
+        def run(fold_preds):
+            calibrated, calibrations[name] = crossfit(ex, folds, fold_preds, tc.calibration[name],
+                                                      tc.calibration_threshold_heads)
+            return calibrated
+        return run
+
+    return {name: adjust_for(name) for name in wanted if tc.calibration.get(name)}, calibrations
+
+
+def _evaluate_paragraph_split(ex: Examples, wanted: list[str], trainer: Trainer, cfg: PipelineConfig,
+                              finals: list, jobs: int) -> tuple[dict, list]:
     """The old paragraph split, kept as an explicit option: OPTIMISTIC (an article's paragraphs
     fall on both sides)."""
     tc = cfg.train
@@ -128,7 +165,7 @@ def _evaluate_paragraph_split(ex: Examples, wanted: list[str], trainer: Trainer,
     desc = {"method": "paragraph split (OPTIMISTIC: paragraphs of one article on both sides)",
             "train": len(train), "heldout": len(held), "validation_fraction": tc.validation_fraction,
             "seed": tc.seed}
-    return {"evaluation": desc, "results": results, "learning_curve": None}
+    return {"evaluation": desc, "results": results, "learning_curve": None}, run_tasks(finals, jobs)
 
 
 # ---- the stage ---------------------------------------------------------------------------------
@@ -153,35 +190,42 @@ def train_students(spark, run: RunDir, cfg: PipelineConfig, labels: str | None =
     if any(s in TAUGHT for s in wanted):
         pool = load_unlabelled(spark, run, cfg, pool_source)
     trainer = Trainer(tc, pool, ex.text, ex.group)
+    trainer.crossfit = tc.evaluation == "grouped_cv" and tc.calibration_mode == "crossfit"
     log.info("labels: %d usable; students %s (%s)", len(ex), wanted, why)
     evaluate_fn = _evaluate_grouped if tc.evaluation == "grouped_cv" else _evaluate_paragraph_split
-    ev = evaluate_fn(ex, wanted, trainer, cfg)
-    results = ev["results"]
-
     tmp = run.tmp_path(MODEL)
     tmp.mkdir(parents=True)
+    names = [s for s in STUDENTS if s in wanted]
+    # The CPU students fit side by side in forked processes (folds and final fits alike); a
+    # transformer or a student taught by it stays in this process (GPU, shared teacher).
+    independent = all(s in CPU_STUDENTS and s not in TAUGHT for s in wanted)
+    jobs = default_jobs(tc.cv_jobs, 2 * len(names) * tc.cv_folds) if independent else 1
+    if jobs > 1:
+        log.info("fitting in %d processes", jobs)
+        trainer.warm_up(names)
+    finals = [(lambda name=name: _final_fit(trainer, name, ex, tmp)) for name in names]
+    ev, final_out = evaluate_fn(ex, wanted, trainer, cfg, finals, jobs)
+    results = ev["results"]
     card_students: dict[str, dict] = {}  # model/ holds exactly what these labels and settings give
 
-    for name in [s for s in STUDENTS if s in wanted]:
-        t0 = time.time()
-        model = trainer.fit(name, ex, "final")
-        seconds = time.time() - t0
-        model.save(tmp / name, extra={"student": name, "train_seconds_total": round(seconds, 2)})
+    for name, (seconds, model) in zip(names, final_out):
+        if name in ev.get("calibrations", {}):
+            model = _attach_calibration(tmp / name, ev["calibrations"][name], model, seconds)
         r = results[name]
         card_students[name] = {
-            "version": model.version, "kind": model.kind, "path": name,
-            "hyperparameters": getattr(model, "params", None) if model.kind != "transformer" else model.meta.get("params"),
-            "features": {"text": {"fasttext": "normalised (classifiers.features.normalise)",
-                                  "linear": "hashed word 1-2-grams", "transformer": "raw text, model tokenizer"}[model.kind],
-                         "context": list(model.context_features), "context_dropout": tc.context_dropout},
-            "score_head": getattr(model, "score_head", "classes (expected value over 5 classes)"),
+            "version": model["version"], "kind": model["kind"], "path": name,
+            "hyperparameters": model["hyperparameters"],
+            "features": {"text": model["text_features"], "context": model["context_features"],
+                         "context_dropout": tc.context_dropout},
+            "score_head": model["score_head"],
             "train_seconds": round(seconds, 2),
             "evaluation": ev["evaluation"]["method"],
             "cv": r["summary"], "selection_score": r["selection_score"],
             "metrics": r["pooled"],  # pooled out-of-fold: per-class F1 with support, confusion
             "by_collection": r.get("by_collection"),
             **({"taught": trainer.last_pool_info.get("final")} if name in TAUGHT else {}),
-            **({"score_head_choice": model.meta.get("score_head_choice")} if name == "transformer" else {}),
+            **({"score_head_choice": model["score_head_choice"]} if name == "transformer" else {}),
+            **({"calibration": model["calibration"]} if model.get("calibration") else {}),
         }
         log.info("%s: grouped CV type F1 %s, domain F1 %s, MAE %s; final fit %.0fs", name,
                  _pm(r["summary"]["type_f1"]), _pm(r["summary"]["domain_f1"]), _pm(r["summary"]["score_mae"]), seconds)
@@ -212,6 +256,40 @@ def train_students(spark, run: RunDir, cfg: PipelineConfig, labels: str | None =
         "evaluation_method": ev["evaluation"]["method"],
         "cv_headline": {s: headline_line(card_students[s]["cv"]) for s in students if card_students[s].get("cv")},
     }
+
+
+_TEXT_FEATURES = {"fasttext": "normalised (classifiers.features.normalise)", "linear": "hashed word 1-2-grams",
+                  "static": "Model2Vec word vectors (mean) + hashed word 1-2-grams",
+                  "transformer": "raw text, model tokenizer"}
+
+
+def _final_fit(trainer: Trainer, name: str, ex: Examples, tmp: Path) -> tuple[float, dict]:
+    """Fit ``name`` on all labels and save it under ``tmp/name`` → (seconds, what the card says of
+    it): plain data, so the fit may run in a forked process."""
+    t0 = time.time()
+    model = trainer.fit(name, ex, "final")
+    seconds = time.time() - t0
+    model.save(tmp / name, extra={"student": name, "train_seconds_total": round(seconds, 2)})
+    kind = model.kind
+    return seconds, {
+        "version": model.version, "kind": kind,
+        "hyperparameters": model.meta.get("params") if kind == "transformer" else getattr(model, "params", None),
+        "text_features": _TEXT_FEATURES.get(kind, kind), "context_features": list(model.context_features),
+        "score_head": getattr(model, "score_head", "classes (expected value over 5 classes)"),
+        "score_head_choice": model.meta.get("score_head_choice"),
+        "calibration": model.calibration.summary() if hasattr(model, "calibration") else None,
+    }
+
+
+def _attach_calibration(folder: Path, calibration, card: dict, seconds: float) -> dict:
+    """The saved final student, calibrated (crossfit mode): ``calibration.json`` beside it and a
+    version naming both; → the card entry updated."""
+    from classifiers.calibration import CalibratedStudent
+    from classifiers.students import load_student
+
+    model = CalibratedStudent(load_student(folder), calibration)
+    model.save(folder, extra={"student": folder.name, "train_seconds_total": round(seconds, 2)})
+    return {**card, "version": model.version, "calibration": calibration.summary()}
 
 
 def _pm(stat: dict) -> str:

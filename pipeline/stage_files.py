@@ -41,10 +41,11 @@ def inputs_fingerprint(cfg) -> dict[str, Any]:
     from pipeline.sources import discover_inputs
 
     discovery = discover_inputs(list(cfg.inputs), files_per_chunk=cfg.ingest.files_per_chunk)
-    # Packages by name and content fingerprint, loose files one by one: how files are chunked into
-    # units of work (files_per_chunk) changes nothing in the output.
+    # Packages by name and content fingerprint, loose files one by one (name, size, mtime): how
+    # files are chunked into units of work (files_per_chunk) changes nothing in the output.
     items = sorted({f"{u.name}|{u.fingerprint}" for u in discovery.units if u.kind == "package"}
-                   | {f"{name}|{size}" for u in discovery.units for _url, name, size in u.files})
+                   | {f"{name}|{size}|{fp}" for u in discovery.units
+                      for (_url, name, size), fp in zip(u.files, u.file_fingerprints or [""] * len(u.files))})
     digest = hashlib.sha256("\n".join(items).encode()).hexdigest()[:20]
     return {"inputs": digest, "n_inputs": len(items),
             "parser": str(getattr(jats, "PARSER_VERSION", getattr(jats, "__version__", "0")))}

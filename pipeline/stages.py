@@ -298,7 +298,7 @@ STAGES: list[Stage] = [
                    is_path=True),
             Option("student", "Which student(s) to train; auto: what this hardware can use, picked by grouped CV.",
                    key="train.student",
-                   choices=("auto", "fasttext", "linear", "transformer", "distilled", "cascade", "all")),
+                   choices=("auto", "fasttext", "linear", "transformer", "distilled", "cascade", "static", "all")),
             Option("unlabelled", "distilled / cascade: paragraphs the transformer pseudo-labels (JSONL/Parquet "
                    "with text); default: a sample of RUN_DIR/paragraphs/.",
                    key="train.cascade.unlabelled", is_path=True),
@@ -322,7 +322,7 @@ STAGES: list[Stage] = [
             Option("model", "Model folder (default: RUN_DIR/model).", key="annotate.model", flags=("--model", "-m"),
                    is_path=True),
             Option("student", "Student to annotate with (default: the model card's pick for this device).",
-                   key="annotate.student", choices=("fasttext", "linear", "transformer", "distilled", "cascade")),
+                   key="annotate.student", choices=("fasttext", "linear", "transformer", "distilled", "cascade", "static")),
         ),
         summary=("paragraphs", "student", "model_version"),
     ),

@@ -96,6 +96,10 @@ LABELS = pa.schema(
         # null when the input carries none, e.g. --input files and imports).
         pa.field("round", pa.int32()),
         pa.field("strategy", pa.string()),
+        # The article the text came from as the input names it (a label file's `source`, e.g.
+        # "PMC4101712.xml#0"); null when none is given. Grouped cross-validation falls back to it
+        # for rows that match no run paragraph, so imported labels are still evaluated by article.
+        pa.field("source", pa.string()),
     ]
 )
 

@@ -68,7 +68,7 @@ def test_train_on_run_labels_uses_run_context_then_annotate(spark, run_copy, ref
     assert report["students"]["fasttext"]["features"]["context"] == ["section", "zone", "article_type"]
     assert '"zone"' in card
     # Grouped CV by the run's articles (article_id joined from paragraphs/), collections from their sources.
-    assert report["group_column"] == "article_id" and report["evaluation"]["groups"] == "article"
+    assert report["group_column"] == "source+article_id" and report["evaluation"]["groups"] == "article"
     by = report["students"]["fasttext"]["by_collection"]
     assert sum(v["n"] for v in by.values()) == n and set(by) <= {"pmc_bulk", "elife", "scielo", "europe_pmc", "other"}
     ann = figures("annotate", spark, config_for(run_copy, test_config()))

@@ -158,3 +158,62 @@ def test_expected_calibration_error_on_known_values():
     two = np.array([[0.6, 0.4]] * 4 + [[0.95, 0.05]] * 4)
     # bin 0.6: accuracy 0.5 vs 0.6; bin 0.95: accuracy 1.0 vs 0.95 → (0.1 + 0.05) / 2
     assert expected_calibration_error(two, ["a", "a", "b", "b"] + ["a"] * 4, classes) == pytest.approx(0.075)
+
+
+def test_imported_labels_the_run_does_not_hold_are_still_grouped_by_article(ref, reference_labels):
+    """Labels imported into a run keep their file's `source`: a row that matches no run paragraph
+    (no article_id) is grouped by that source, and a matched row of the same article (the run's
+    source path, or only its article id) falls in the same group."""
+    from classifiers.crossval import article_groups
+    from classifiers.labels import article_key
+
+    assert article_key("pmc-oa-bulk/x.tar.gz::PMC010xxxxxx/PMC10146683.xml") == "PMC10146683"
+    assert article_key("PMC10146683.xml#0") == article_key("PMC10146683") == "PMC10146683"
+    table = read_table(reference_labels)
+    n = table.num_rows
+    # Every third row "matched" to a run article: the run's path; every fifth only an article id.
+    src = table["source"].to_pylist()
+    ids = [None] * n
+    for i in range(0, n, 3):
+        name = src[i].split("#")[0]
+        src[i] = f"pmc-oa-bulk/oa_comm/xml/pkg.tar.gz::PMC000xxxxxx/{name}"
+    for i in range(1, n, 5):
+        ids[i], src[i] = src[i].split("#")[0].rsplit(".", 1)[0], None
+    mixed = table.drop_columns(["source"]).append_column("source", pa.array(src, pa.string())) \
+        .append_column("article_id", pa.array(ids, pa.string()))
+    ex, _ = examples_from_table(mixed)
+    groups, how = article_groups(ex)
+    want, _ = article_groups(ref)
+    assert how == "article"
+    assert len(set(groups.tolist())) == len(set(want.tolist()))  # the same articles, none split
+    assert (groups == want).all()
+
+
+def test_folds_in_forked_processes_give_exactly_the_serial_figures(ref):
+    """cv_jobs only changes the wall time: the same folds fitted in 2 forked processes give the
+    same out-of-fold predictions, figures and order as one process."""
+    from classifiers.crossval import cross_validate, grouped_folds
+    from classifiers.fasttext_student import FastTextStudent
+    from classifiers.linear_student import LinearStudent
+
+    sub = ref.take(list(range(0, len(ref), 3)))
+    folds, _ = grouped_folds(sub, 3, seed=0)
+    params = {"epoch": 5, "bucket": 20_000}
+    fits = {"fasttext": lambda train, fold: FastTextStudent.train(train, params, ("section",), 0.0, 0),
+            "linear": lambda train, fold: LinearStudent.train(train, {"max_iter": 20}, ("section",), 0.0, 0)}
+    serial = cross_validate(sub, fits, folds, jobs=1)
+    forked = cross_validate(sub, fits, folds, jobs=2, independent=True)
+    for name in fits:
+        assert forked[name]["summary"] == serial[name]["summary"]
+        assert forked[name]["pooled"] == serial[name]["pooled"]
+
+
+def test_a_failing_forked_fit_raises_with_its_traceback():
+    from classifiers.parallel import run_tasks
+
+    def boom():
+        raise ValueError("no rows in this fold")
+
+    assert run_tasks([lambda: 1, lambda: 2, lambda: 3], jobs=2) == [1, 2, 3]
+    with pytest.raises(RuntimeError, match="no rows in this fold"):
+        run_tasks([lambda: 1, boom], jobs=2)

@@ -43,6 +43,7 @@ def test_import_reference_labels_through_the_cli(tmp_path, reference_labels):
         assert got["text"] == want["text"] and got["text_hash"] == text_hash(want["text"])
         assert {k: got[k] for k in LABEL_FIELDS} == {k: want[k] for k in LABEL_FIELDS}
         assert got["labeller"] == "import:reference-labels.jsonl" and got["raw_response"] is None
+        assert got["source"] == want["source"]  # the article, for grouped CV of unmatched rows
     # paragraph ids by text hash: the 100 present texts (and their duplicates elsewhere in the file)
     texts_in_run = {r["text"] for r in chosen}
     mapped = [r for r in rows if r["paragraph_id"]]

@@ -218,3 +218,29 @@ def test_fsspec_urls_are_discovered_and_read(bulk_dir: Path):
         assert doc.source == "pmc/loose/x.nxml" and doc.data.startswith(b"<?xml")
     finally:
         mem.rm("/bucket", recursive=True)
+
+
+def test_ingest_input_fingerprint_sees_a_file_edited_in_place_at_the_same_size(tmp_path):
+    """A loose file rewritten with other bytes of the same length (new mtime) changes ingest's
+    input fingerprint, so the stage runner redoes ingest; nothing changed, or only the chunking,
+    leaves it as it was."""
+    import os
+
+    from pipeline.config import PipelineConfig
+    from pipeline.stage_files import inputs_fingerprint
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"a{i}.xml").write_text(f"<article>{i}</article>")
+    cfg = PipelineConfig(inputs=[str(folder)])
+    before = inputs_fingerprint(cfg)
+    assert inputs_fingerprint(cfg) == before
+    assert inputs_fingerprint(cfg.model_copy(update={"ingest": cfg.ingest.model_copy(
+        update={"files_per_chunk": 1})})) == before
+    edited = folder / "a1.xml"
+    stat = edited.stat()
+    edited.write_text("<article>9</article>")  # same size, other bytes
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    assert edited.stat().st_size == stat.st_size
+    assert inputs_fingerprint(cfg) != before

@@ -24,7 +24,7 @@ def predict(
                                exists=True, file_okay=False),
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .jsonl or .parquet."),
     student: Optional[str] = typer.Option(None, "--student", help="fasttext | linear | transformer | distilled | "
-                                          "cascade (default: the model card's pick for the device: its GPU "
+                                          "cascade | static (default: the model card's pick for the device: its GPU "
                                           "annotator with --device cuda, else its CPU one)."),
     batch_size: int = typer.Option(8192, "--batch-size", help="Rows per scoring call."),
     device: Optional[str] = typer.Option(None, "--device", help="Transformer student: cpu, cuda (default: auto)."),

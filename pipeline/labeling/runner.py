@@ -158,7 +158,7 @@ def _labels_table(rows: list[InputRow], keys, results: dict[str, dict], labeller
             "labeller": labeller, "prompt_version": version, "created_at": r["created_at"],
             "status": r["status"], "invalid_reason": r["invalid_reason"], "raw_response": r["raw_response"],
             **{f: r.get(f) for f in PROB_COLUMNS},
-            "round": row.round, "strategy": row.strategy,
+            "round": row.round, "strategy": row.strategy, "source": None,
         })
     return pa.Table.from_pylist(out, schema=LABELS)
 
@@ -250,6 +250,7 @@ def import_labels(run: RunDir, cfg: LabelConfig) -> dict:
             "status": "ok" if label else "invalid", "invalid_reason": None if label else reason,
             "raw_response": None if label else (raw if raw is not None else json.dumps(rec, ensure_ascii=False, default=str)),
             **{f: None for f in PROB_COLUMNS}, "round": None, "strategy": None,
+            "source": str(rec["source"]) if rec.get("source") else None,
         })
     table = pa.Table.from_pylist(out, schema=LABELS)
     _publish(run, table, {"rows": table.num_rows, "labeller": labeller, "source": str(cfg.path)})

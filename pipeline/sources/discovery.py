@@ -155,7 +155,8 @@ def _file_chunks(files: list[tuple[str, str, int, str]], files_per_chunk: int) -
         fp = hashlib.sha1("\n".join(f"{n}|{s}|{f}" for _, n, s, f in chunk).encode()).hexdigest()
         units.append(InputUnit(kind="files", url="", name=f"files[{chunk[0][1]} .. {chunk[-1][1]}]",
                                size=sum(s for _, _, s, _ in chunk),
-                               files=tuple((u, n, s) for u, n, s, _ in chunk), fingerprint=fp))
+                               files=tuple((u, n, s) for u, n, s, _ in chunk), fingerprint=fp,
+                               file_fingerprints=tuple(f for _, _, _, f in chunk)))
     return units
 
 

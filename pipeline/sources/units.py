@@ -32,6 +32,9 @@ class InputUnit:
     group: str | None = None  # oa_comm / oa_noncomm / oa_other when the path says so
     files: tuple[tuple[str, str, int], ...] = ()  # (url, source name, size) for kind == "files"
     fingerprint: str = ""  # changes when the unit's bytes probably changed (size, mtime)
+    # kind == "files": each file's own fingerprint (size, ETag, mtime), in ``files`` order, so a
+    # file edited in place at the same size is noticed whatever the chunking.
+    file_fingerprints: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -1,0 +1,78 @@
+"""Independent CPU fits (cross-validation folds, final fits) side by side in forked processes.
+
+Each task is a zero-argument callable; each runs in its own forked child, which inherits the
+parent's memory (labels, the trainer, closures: nothing needs to be picklable but the result) and
+sends its result back through a pipe. At most ``jobs`` children run at once; results come back in
+task order, so a parallel run returns exactly what a serial one does (each fit is deterministic
+on its own rows). Fork, not spawn: spawn re-imports the caller's main script, which breaks
+scripts without a ``__main__`` guard; the children never touch Spark or a GPU (only the CPU
+students are run this way, see ``jobs/train.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import pickle
+import traceback
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[], Any]
+
+
+def default_jobs(requested: int, n_tasks: int) -> int:
+    """``requested`` processes, or (0) one per core this process may use, never more than tasks."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(requested or cores, n_tasks))
+
+
+def run_tasks(tasks: Sequence[Task], jobs: int = 1) -> list[Any]:
+    """The tasks' results in task order; ``jobs`` ≤ 1 (or one task) runs them here, in order.
+    A task that raises makes this raise a ``RuntimeError`` carrying the child's traceback, after
+    the other children are stopped."""
+    if jobs <= 1 or len(tasks) <= 1 or "fork" not in mp.get_all_start_methods():
+        return [task() for task in tasks]
+    ctx = mp.get_context("fork")
+    results: list[Any] = [None] * len(tasks)
+    running: dict[Any, tuple[int, Any]] = {}  # reader → (task index, process)
+    pending = list(range(len(tasks)))
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                i = pending.pop(0)
+                reader, writer = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_child, args=(tasks[i], writer), daemon=True)
+                proc.start()
+                writer.close()
+                running[reader] = (i, proc)
+            for reader in wait(list(running)):
+                i, proc = running.pop(reader)
+                try:
+                    ok, payload = pickle.loads(reader.recv_bytes())
+                except EOFError:
+                    ok, payload = False, f"worker for task {i} exited with code {proc.exitcode} before answering"
+                reader.close()
+                proc.join()
+                if not ok:
+                    raise RuntimeError(f"parallel task {i} failed:\n{payload}")
+                results[i] = payload
+    finally:
+        for reader, (_, proc) in running.items():
+            proc.terminate()
+            proc.join()
+            reader.close()
+    return results
+
+
+def _child(task: Task, writer) -> None:
+    try:
+        blob = pickle.dumps((True, task()), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:  # noqa: BLE001 - the parent re-raises it with the child's traceback
+        blob = pickle.dumps((False, traceback.format_exc()))
+    writer.send_bytes(blob)
+    writer.close()
