@@ -22,7 +22,7 @@ outer folds' held-out predictions and labels (``calibration.crossfit``). ``--cro
 the inner folds and gives only the baselines and these rows (a minute instead of ten).
 
     python benchmarks/levers.py --out runs/levers.json [--md runs/levers.md] [--folds 5] [--inner-folds 3]
-    python benchmarks/levers.py --crossfit-only --md runs/levers-crossfit.md
+    python benchmarks/levers.py --crossfit-only --md runs/levers-crossfit.md [--with-static]
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def variants(train, preds, defaults: dict[str, list[str]], default_heads: tuple[
 
 
 def baseline_of(name: str) -> str:
-    return "linear" if name.startswith("linear") else "fasttext"
+    return next((s for s in ("linear", "static") if name.startswith(s)), "fasttext")
 
 
 def table(per_fold: dict[str, list[dict]]) -> tuple[str, dict]:
@@ -164,6 +164,8 @@ def main() -> None:
     ap.add_argument("--max-folds", type=int, default=None, help="stop after this many outer folds (smoke runs)")
     ap.add_argument("--crossfit-only", action="store_true",
                     help="no inner folds: the baselines and the default calibration cross-fitted on the outer folds")
+    ap.add_argument("--with-static", action="store_true",
+                    help="with --crossfit-only: the static student too (distils its vectors first, ~30-100 s)")
     ap.add_argument("--out", help="JSON results")
     ap.add_argument("--md", help="markdown table")
     args = ap.parse_args()
@@ -183,13 +185,14 @@ def main() -> None:
     folds, desc = grouped_folds(ex, args.folds, args.seed)
     per_fold: dict[str, list[dict]] = {}
     t0 = time.time()
-    held_by_student: dict[str, list[Predictions]] = {s: [] for s in STUDENTS}
+    students = (*STUDENTS, "static") if args.crossfit_only and args.with_static else STUDENTS
+    held_by_student: dict[str, list[Predictions]] = {s: [] for s in students}
     used = folds[:args.max_folds]
     for fi, (tr, te) in enumerate(used):
         log.info("outer fold %d/%d (%d train, %d held out)", fi + 1, len(folds), len(tr), len(te))
         if args.crossfit_only:
             test = ex.take(te)
-            for st in STUDENTS:
+            for st in students:
                 held = trainers["context"].fit_plain(st, ex.take(tr)).predict(test.text, test.context)
                 held_by_student[st].append(held)
                 per_fold.setdefault(st, []).append(headline(evaluate_predictions(held, test)))
@@ -202,7 +205,7 @@ def main() -> None:
         log.info("fold %d: fastText type F1 %.3f, linear %.3f, ensemble %.3f (%.0fs so far)", fi + 1,
                  per_fold["fasttext"][-1]["type_f1"], per_fold["linear"][-1]["type_f1"],
                  per_fold["ensemble"][-1]["type_f1"], time.time() - t0)
-    for st in STUDENTS:  # what `train` does by default: levers cross-fitted on the outer folds
+    for st in students:  # what `train` does by default: levers cross-fitted on the outer folds
         if defaults.get(st):
             calibrated, _ = crossfit(ex, used, held_by_student[st], defaults[st], default_heads)
             per_fold[f"{st} + default calibration, crossfit"] = [

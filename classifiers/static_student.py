@@ -33,6 +33,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -123,6 +124,9 @@ def distil_static(encoder: str | os.PathLike[str] | None = None, pca_dims: int =
     """Model2Vec ``StaticModel`` distilled from a local encoder folder (all its tokens, or only
     ``keep_tokens``); float16 vectors (half the bytes; the word table sums them in float32)."""
     _offline()
+    from unittest import mock
+
+    import model2vec.distill.inference as m2v_inference
     import torch
     from model2vec.distill import distill
 
@@ -132,9 +136,17 @@ def distil_static(encoder: str | os.PathLike[str] | None = None, pca_dims: int =
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    # model2vec (and transformers, loading the encoder) draw tqdm bars unconditionally: only on a
+    # terminal, never \r frames in a log file.
+    quiet_bar = functools.partial(m2v_inference.tqdm, disable=not sys.stderr.isatty())
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     try:
-        model = distill(str(path), pca_dims=pca_dims, sif_coefficient=sif_coefficient, device=device,
-                        token_remove_pattern=pattern, quantize_to="float16")
+        with mock.patch.object(m2v_inference, "tqdm", quiet_bar):
+            model = distill(str(path), pca_dims=pca_dims, sif_coefficient=sif_coefficient, device=device,
+                            token_remove_pattern=pattern, quantize_to="float16")
     finally:
         torch.set_num_threads(before)
     log.info("static embeddings distilled from %s: %d tokens × %d dims in %.1f s", path, *model.embedding.shape,

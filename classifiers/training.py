@@ -21,7 +21,7 @@ from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 # Students that train.calibration applies to (the taught ones would need a teacher per inner fold).
-CALIBRATED = ("fasttext", "linear")
+CALIBRATED = ("fasttext", "linear", "static")
 
 
 def gpu_available() -> bool:
@@ -94,11 +94,6 @@ class Trainer:
                 return calibrate(lambda rows: self.fit_plain(name, rows), train, levers, tc.calibration_folds,
                                  tc.seed, tc.calibration_threshold_heads)
             return self.fit_plain(name, train)
-        if name == "static":
-            from classifiers.static_student import StaticStudent
-
-            return StaticStudent.train(train, tc.static.model_dump(), tc.context_features, tc.context_dropout,
-                                       tc.seed)
         if name == "transformer":
             model = self.fit_transformer(train)
             self._teachers[fold] = model
@@ -133,12 +128,17 @@ class Trainer:
                 static_model_for([], p)
 
     def fit_plain(self, name: str, train: Examples):
-        """fastText or the linear student as configured, without calibration."""
+        """A CPU student (fastText, linear or static) as configured, without calibration."""
+        tc = self.tc
         if name == "fasttext":
             return self.fit_fasttext(train)
+        if name == "static":
+            from classifiers.static_student import StaticStudent
+
+            return StaticStudent.train(train, tc.static.model_dump(), tc.context_features, tc.context_dropout,
+                                       tc.seed)
         from classifiers.linear_student import LinearStudent
 
-        tc = self.tc
         return LinearStudent.train(train, tc.linear.model_dump(), tc.context_features, tc.context_dropout, tc.seed)
 
     def _fold_pool(self, train: Examples) -> Examples:

@@ -153,12 +153,13 @@ def test_calibration_config_per_student_and_list_shorthand():
     from pipeline.config import PipelineConfig, apply_overrides
 
     default = PipelineConfig().train
-    assert default.calibration == {"fasttext": ["temperature", "thresholds"], "linear": ["thresholds"]}
+    assert default.calibration == {"fasttext": ["temperature", "thresholds"], "linear": ["thresholds"],
+                                   "static": ["temperature", "thresholds"]}
     assert default.calibration_threshold_heads == ["domain"]
     off = apply_overrides(PipelineConfig(), {"train.calibration": []}).train
-    assert off.calibration == {"fasttext": [], "linear": []}
+    assert off.calibration == {"fasttext": [], "linear": [], "static": []}
     both = apply_overrides(PipelineConfig(), {"train.calibration": ["ordinal"]}).train
-    assert both.calibration == {"fasttext": ["ordinal"], "linear": ["ordinal"]}
+    assert both.calibration == {"fasttext": ["ordinal"], "linear": ["ordinal"], "static": ["ordinal"]}
 
 
 def test_length_token_is_a_context_feature_that_needs_no_column(ref_subset, tmp_path):
