@@ -15,10 +15,12 @@ Three levers, each optional (``train.calibration``, a list of them):
   integer score 1..5 (the conditional median is what minimises an absolute error). Exclusive with
   ``isotonic``. Both leave ``score_probs`` as predicted.
 
-Never fitted on the rows it is scored on: ``out_of_fold_predictions`` runs an inner grouped k-fold
-(by article, as the outer evaluation) over the training rows only; ``calibrate`` then fits the
-final student on all training rows and attaches the calibration (``CalibratedStudent``, saved as
-the base student's folder + ``calibration.json``, which ``students.load_student`` applies).
+Never fitted on the rows it is scored on. ``train`` by default (``calibration_mode: crossfit``)
+uses its grouped CV's out-of-fold predictions: ``crossfit`` scores each outer fold through levers
+fitted on the other folds, at no extra fit. ``nested``: ``out_of_fold_predictions`` runs an inner
+grouped k-fold over the training rows only and ``calibrate`` fits the final student on all of them.
+Either way the student is saved with its calibration (``CalibratedStudent``: the base student's
+folder + ``calibration.json``, which ``students.load_student`` applies).
 Pure NumPy / scikit-learn: no Spark, no torch.
 """
 

@@ -179,22 +179,26 @@ def cross_validate(ex: Examples, fits: dict[str, Fit], folds: list[tuple[list[in
     from classifiers.parallel import run_tasks
 
     outputs = run_tasks(cv_tasks(ex, fits, folds, batch_size, independent), jobs)
-    return collect_cv(ex, fits, folds, outputs, collections)
+    return collect_cv(ex, list(fits), folds, merge_outputs(outputs), collections)
+
+
+FoldOutput = dict[tuple[int, str], tuple[Predictions, float, float]]  # (fold, student) → preds, fit s, predict s
 
 
 def cv_tasks(ex: Examples, fits: dict[str, Fit], folds: list[tuple[list[int], list[int]]], batch_size: int = 256,
-             independent: bool = False) -> list[Callable[[], dict]]:
+             independent: bool = False) -> list[Callable[[], FoldOutput]]:
     """Zero-argument tasks that fit and score the folds: one per fold (students in order), or one
-    per (fold, student) when ``independent``. Each returns {student: (predictions, fit s, predict s)}."""
-    def task(fi: int, names: list[str]) -> Callable[[], dict]:
-        def run() -> dict:
+    per (fold, student) when ``independent``."""
+    def task(fi: int, names: list[str]) -> Callable[[], FoldOutput]:
+        def run() -> FoldOutput:
             train, test = ex.take(folds[fi][0]), ex.take(folds[fi][1])
             out = {}
             for name in names:
                 t0 = time.time()
                 model = fits[name](train, fi)
                 t1 = time.time()
-                out[name] = (model.predict(test.text, test.context, batch_size=batch_size), t1 - t0, time.time() - t1)
+                preds = model.predict(test.text, test.context, batch_size=batch_size)
+                out[(fi, name)] = (preds, t1 - t0, time.time() - t1)
             return out
         return run
 
@@ -203,26 +207,21 @@ def cv_tasks(ex: Examples, fits: dict[str, Fit], folds: list[tuple[list[int], li
     return [task(fi, list(fits)) for fi in range(len(folds))]
 
 
-def collect_cv(ex: Examples, fits: dict[str, Fit], folds: list[tuple[list[int], list[int]]],
-               outputs: Sequence[dict], collections: Sequence[str] | None = None,
-               adjust: dict[str, Callable[[list[Predictions]], list[Predictions]]] | None = None
-               ) -> dict[str, dict]:
-    """The figures of ``cross_validate`` from the outputs of its ``cv_tasks`` (in task order).
-    ``adjust``: per student, a map of its per-fold predictions applied before scoring (e.g. a
-    calibration cross-fitted on the other folds)."""
-    done: dict[tuple[int, str], tuple] = {}
-    fold_of = [fi for fi in range(len(folds)) for _ in range(len(outputs) // len(folds))]
-    for fi, out in zip(fold_of, outputs):
-        for name, value in out.items():
-            done[(fi, name)] = value
+def merge_outputs(outputs: Sequence[FoldOutput]) -> FoldOutput:
+    return {key: value for out in outputs for key, value in out.items()}
+
+
+def collect_cv(ex: Examples, names: Sequence[str], folds: list[tuple[list[int], list[int]]], done: FoldOutput,
+               collections: Sequence[str] | None = None,
+               predictions: dict[str, list[Predictions]] | None = None) -> dict[str, dict]:
+    """The figures of ``cross_validate`` from its tasks' merged outputs ``done``. ``predictions``:
+    per student, per-fold predictions to score instead of the fits' own (e.g. calibrated ones)."""
     tests = [ex.take(te) for _, te in folds]
     order = np.concatenate([np.asarray(te, dtype=np.int64) for _, te in folds])
     truth = ex.take(order.tolist())
     results = {}
-    for name in fits:
-        oof = [done[(fi, name)][0] for fi in range(len(folds))]
-        if adjust and name in adjust:
-            oof = adjust[name](oof)
+    for name in names:
+        oof = (predictions or {}).get(name) or [done[(fi, name)][0] for fi in range(len(folds))]
         per_fold = []
         seconds = {"fit": 0.0, "predict": 0.0, "rows_predicted": 0}
         for fi, test in enumerate(tests):

@@ -171,6 +171,14 @@ def static_model_for(train_texts: Sequence[str], p: Mapping[str, Any]):
                                 p["distil_threads"])
 
 
+def preload(params: Mapping[str, Any] | None = None) -> None:
+    """Distil (and cache in this process) the vectors every fit with ``params`` shares, so fits
+    forked from this process inherit them; a no-op for ``vocabulary: training`` (per-fold texts)."""
+    p = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items() if v is not None}}
+    if p["vocabulary"] == "encoder":
+        static_model_for([], p)
+
+
 # ---- featurisation ---------------------------------------------------------------------------
 def bigrams(tokens: list[str]) -> list[str]:
     # The strings sklearn's HashingVectorizer hashes for word 2-grams.

@@ -121,11 +121,9 @@ class Trainer:
         (``classifiers.parallel``) inherit it instead of each redoing it: the static student's
         distilled vectors (a torch pass over the encoder's vocabulary)."""
         if "static" in names:
-            from classifiers.static_student import DEFAULT_PARAMS, static_model_for
+            from classifiers.static_student import preload
 
-            p = {**DEFAULT_PARAMS, **{k: v for k, v in self.tc.static.model_dump().items() if v is not None}}
-            if p["vocabulary"] == "encoder":  # "training" depends on each fold's texts
-                static_model_for([], p)
+            preload(self.tc.static.model_dump())
 
     def fit_plain(self, name: str, train: Examples):
         """A CPU student (fastText, linear or static) as configured, without calibration."""

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 
-from classifiers.crossval import collect_cv, cv_tasks, grouped_folds, headline, learning_curve, summarise
+from classifiers.crossval import (collect_cv, cv_tasks, grouped_folds, headline, learning_curve, merge_outputs,
+                                  summarise)
 from classifiers.dataset import Examples, stratified_split
 from classifiers.evaluate import evaluate
 from classifiers.labels import load_labels, unlabelled_from_file, ws_hash
@@ -105,43 +106,36 @@ def _evaluate_grouped(ex: Examples, wanted: list[str], trainer: Trainer, cfg: Pi
     fits = {name: (lambda train, fold, name=name: trainer.fit(name, train, fold)) for name in wanted}
     tasks = cv_tasks(ex, fits, folds, tc.transformer.predict_batch_size, independent=jobs > 1)
     outputs = run_tasks([*finals, *tasks], jobs)  # the big final fits first: better packing
-    adjust, calibrations = _crossfit_adjust(ex, folds, wanted, trainer)
-    results = collect_cv(ex, fits, folds, outputs[len(finals):], _collections(ex, cfg), adjust)
+    done = merge_outputs(outputs[len(finals):])
+    calibrated, calibrations = _crossfit(ex, folds, done, wanted, trainer)
+    results = collect_cv(ex, wanted, folds, done, _collections(ex, cfg), calibrated)
     curve = None
     cpu = [s for s in wanted if s in CPU_STUDENTS and s not in TAUGHT]
     if tc.learning_curve and cpu:
         best = max(cpu, key=lambda s: results[s]["selection_score"])
         log.info("learning curve for %s", best)
-        full = results[best]["summary"]
-        if best in adjust:  # the curve's fits are plain (crossfit calibrates after CV): compare like with like
-            full = collect_cv(ex, {best: fits[best]}, folds, outputs[len(finals):])[best]["summary"]
-        curve = {"student": best, **({"calibration": "none (plain student)"} if best in adjust else {}),
-                 **learning_curve(ex, lambda train, fold: trainer.fit(best, train, fold), folds,
-                                  tc.learning_curve_fractions, tc.seed, full=full,
+        # The curve's fits are plain (crossfit calibrates after CV): its 100 % point is plain too.
+        full = (collect_cv(ex, [best], folds, done) if best in calibrated else results)[best]["summary"]
+        curve = {"student": best, **({"calibration": "none (plain student)"} if best in calibrated else {}),
+                 **learning_curve(ex, fits[best], folds, tc.learning_curve_fractions, tc.seed, full=full,
                                   batch_size=tc.transformer.predict_batch_size, jobs=jobs)}
     return ({"evaluation": desc, "results": results, "learning_curve": curve, "calibrations": calibrations},
             outputs[:len(finals)])
 
 
-def _crossfit_adjust(ex: Examples, folds, wanted: list[str], trainer: Trainer) -> tuple[dict, dict]:
-    """Per calibrated student (train.calibration, crossfit mode): the map of its per-fold
-    predictions through levers fitted on the other folds, and (filled when the map runs) the
-    calibration of its final fit."""
+def _crossfit(ex: Examples, folds, done, wanted: list[str], trainer: Trainer) -> tuple[dict, dict]:
+    """Per calibrated student (train.calibration, crossfit mode): its per-fold predictions through
+    levers fitted on the other folds, and the calibration of its final fit."""
     from classifiers.calibration import crossfit
 
     tc = trainer.tc
-    if not trainer.crossfit:
-        return {}, {}
-    calibrations: dict = {}
-
-    def adjust_for(name: str):
-        def run(fold_preds):
-            calibrated, calibrations[name] = crossfit(ex, folds, fold_preds, tc.calibration[name],
-                                                      tc.calibration_threshold_heads)
-            return calibrated
-        return run
-
-    return {name: adjust_for(name) for name in wanted if tc.calibration.get(name)}, calibrations
+    calibrated, calibrations = {}, {}
+    for name in wanted:
+        if trainer.crossfit and tc.calibration.get(name):
+            plain = [done[(fi, name)][0] for fi in range(len(folds))]
+            calibrated[name], calibrations[name] = crossfit(ex, folds, plain, tc.calibration[name],
+                                                            tc.calibration_threshold_heads)
+    return calibrated, calibrations
 
 
 def _evaluate_paragraph_split(ex: Examples, wanted: list[str], trainer: Trainer, cfg: PipelineConfig,
@@ -199,7 +193,7 @@ def train_students(spark, run: RunDir, cfg: PipelineConfig, labels: str | None =
     # The CPU students fit side by side in forked processes (folds and final fits alike); a
     # transformer or a student taught by it stays in this process (GPU, shared teacher).
     independent = all(s in CPU_STUDENTS and s not in TAUGHT for s in wanted)
-    jobs = default_jobs(tc.cv_jobs, 2 * len(names) * tc.cv_folds) if independent else 1
+    jobs = default_jobs(tc.cv_jobs, len(names) * (tc.cv_folds + 1)) if independent else 1
     if jobs > 1:
         log.info("fitting in %d processes", jobs)
         trainer.warm_up(names)
@@ -208,24 +202,24 @@ def train_students(spark, run: RunDir, cfg: PipelineConfig, labels: str | None =
     results = ev["results"]
     card_students: dict[str, dict] = {}  # model/ holds exactly what these labels and settings give
 
-    for name, (seconds, model) in zip(names, final_out):
+    for name, (seconds, fitted) in zip(names, final_out):
         if name in ev.get("calibrations", {}):
-            model = _attach_calibration(tmp / name, ev["calibrations"][name], model, seconds)
+            fitted = _attach_calibration(tmp / name, ev["calibrations"][name], fitted, seconds)
         r = results[name]
         card_students[name] = {
-            "version": model["version"], "kind": model["kind"], "path": name,
-            "hyperparameters": model["hyperparameters"],
-            "features": {"text": model["text_features"], "context": model["context_features"],
+            "version": fitted["version"], "kind": fitted["kind"], "path": name,
+            "hyperparameters": fitted["hyperparameters"],
+            "features": {"text": fitted["text_features"], "context": fitted["context_features"],
                          "context_dropout": tc.context_dropout},
-            "score_head": model["score_head"],
+            "score_head": fitted["score_head"],
             "train_seconds": round(seconds, 2),
             "evaluation": ev["evaluation"]["method"],
             "cv": r["summary"], "selection_score": r["selection_score"],
             "metrics": r["pooled"],  # pooled out-of-fold: per-class F1 with support, confusion
             "by_collection": r.get("by_collection"),
             **({"taught": trainer.last_pool_info.get("final")} if name in TAUGHT else {}),
-            **({"score_head_choice": model["score_head_choice"]} if name == "transformer" else {}),
-            **({"calibration": model["calibration"]} if model.get("calibration") else {}),
+            **({"score_head_choice": fitted["score_head_choice"]} if name == "transformer" else {}),
+            **({"calibration": fitted["calibration"]} if fitted.get("calibration") else {}),
         }
         log.info("%s: grouped CV type F1 %s, domain F1 %s, MAE %s; final fit %.0fs", name,
                  _pm(r["summary"]["type_f1"]), _pm(r["summary"]["domain_f1"]), _pm(r["summary"]["score_mae"]), seconds)
