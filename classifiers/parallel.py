@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from typing import Any
 
+from pipeline.errors import UserError
+
 log = logging.getLogger(__name__)
 
 Task = Callable[[], Any]
@@ -33,8 +35,8 @@ def default_jobs(requested: int, n_tasks: int) -> int:
 
 def run_tasks(tasks: Sequence[Task], jobs: int = 1) -> list[Any]:
     """The tasks' results in task order; ``jobs`` ≤ 1 (or one task) runs them here, in order.
-    A task that raises makes this raise a ``RuntimeError`` carrying the child's traceback, after
-    the other children are stopped."""
+    A task that raises makes this raise, after the other children are stopped: its ``UserError``
+    as it is, anything else as a ``RuntimeError`` carrying the child's traceback."""
     if jobs <= 1 or len(tasks) <= 1 or "fork" not in mp.get_all_start_methods():
         return [task() for task in tasks]
     ctx = mp.get_context("fork")
@@ -53,11 +55,13 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1) -> list[Any]:
             for reader in wait(list(running)):
                 i, proc = running.pop(reader)
                 try:
-                    ok, payload = pickle.loads(reader.recv_bytes())
+                    ok, payload, user_error = pickle.loads(reader.recv_bytes())
                 except EOFError:
-                    ok, payload = False, f"worker for task {i} exited with code {proc.exitcode} before answering"
+                    ok, payload, user_error = False, f"worker for task {i} exited with code {proc.exitcode}", None
                 reader.close()
                 proc.join()
+                if user_error is not None:
+                    raise user_error  # a user's mistake stays one line, as if the fit ran here
                 if not ok:
                     raise RuntimeError(f"parallel task {i} failed:\n{payload}")
                 results[i] = payload
@@ -71,8 +75,10 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1) -> list[Any]:
 
 def _child(task: Task, writer) -> None:
     try:
-        blob = pickle.dumps((True, task()), protocol=pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps((True, task(), None), protocol=pickle.HIGHEST_PROTOCOL)
+    except UserError as exc:
+        blob = pickle.dumps((False, str(exc), UserError(exc.message, hint=exc.hint)))
     except BaseException:  # noqa: BLE001 - the parent re-raises it with the child's traceback
-        blob = pickle.dumps((False, traceback.format_exc()))
+        blob = pickle.dumps((False, traceback.format_exc(), None))
     writer.send_bytes(blob)
     writer.close()

@@ -47,6 +47,7 @@ from classifiers.features import TEXT_FEATURES
 from classifiers.heads import read_student_card, write_student_card
 from classifiers.linear_student import _fit_heads, head_targets, heads_predictions, student_lines, vectorizer
 from classifiers.predictions import Predictions
+from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ def encoder_folder(encoder: str | os.PathLike[str] | None) -> Path:
         if (path / "encoder" / "config.json").exists():
             path = path / "encoder"
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{path}: not a local encoder checkpoint (no config.json)")
+            raise UserError(f"train.static.encoder: {path} is not a local encoder checkpoint (no config.json)",
+                            hint="a Hugging Face model folder or a saved transformer student; nothing is downloaded")
         return path
     from classifiers.transformer import default_encoder
 

@@ -79,6 +79,17 @@ def test_bad_values_and_typos(capsys, tmp_path, argv, expected):
         assert "did you mean `spark.master`?" in text
 
 
+@pytest.mark.parametrize("argv,expected", [
+    (["--set", 'train.calibration=["isotonic","ordinal"]'], "isotonic and ordinal are alternative score maps"),
+    (["--student", "static", "--set", "train.static.encoder=no/such/encoder"],
+     "train.static.encoder: no/such/encoder is not a local encoder checkpoint"),
+])
+def test_student_setting_mistakes(capsys, tmp_path, reference_labels, argv, expected):
+    code, text = cli(capsys, "train", str(a_run(tmp_path).root), "--labels", str(reference_labels),
+                     "--set", "train.cv_folds=2", "--set", "train.learning_curve=false", *argv)
+    assert code == 2 and expected in text, text
+
+
 def test_malformed_yaml_names_the_file(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("dedup:\n  threshold: [0.8\n")

@@ -217,3 +217,12 @@ def test_a_failing_forked_fit_raises_with_its_traceback():
     assert run_tasks([lambda: 1, lambda: 2, lambda: 3], jobs=2) == [1, 2, 3]
     with pytest.raises(RuntimeError, match="no rows in this fold"):
         run_tasks([lambda: 1, boom], jobs=2)
+
+    from pipeline.errors import UserError
+
+    def mistake():
+        raise UserError("train.static.encoder: nowhere is not a checkpoint", hint="a local folder")
+
+    with pytest.raises(UserError, match="nowhere is not a checkpoint") as caught:  # as if fitted here
+        run_tasks([lambda: 1, mistake], jobs=2)
+    assert caught.type is UserError and caught.value.hint == "a local folder"

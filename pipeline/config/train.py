@@ -158,6 +158,15 @@ class TrainConfig(BaseModel):
             return {"fasttext": list(value), "linear": list(value), "static": list(value)}
         return value
 
+    @field_validator("calibration")
+    @classmethod
+    def _one_score_map(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        """isotonic and ordinal both map the score: one of them, checked here, not mid-training."""
+        for student, levers in value.items():
+            if {"isotonic", "ordinal"} <= set(levers):
+                raise ValueError(f"{student}: isotonic and ordinal are alternative score maps, choose one")
+        return value
+
     def fasttext_params(self) -> dict[str, Any]:
         return self.fasttext.model_dump()
 
