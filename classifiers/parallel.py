@@ -11,10 +11,12 @@ students are run this way, see ``jobs/train.py``).
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import os
 import pickle
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
@@ -40,6 +42,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1) -> list[Any]:
     if jobs <= 1 or len(tasks) <= 1 or "fork" not in mp.get_all_start_methods():
         return [task() for task in tasks]
     ctx = mp.get_context("fork")
+    inherited = _py4j_connections()  # noqa: F841 - held so that no child closes them (see below)
     results: list[Any] = [None] * len(tasks)
     running: dict[Any, tuple[int, Any]] = {}  # reader → (task index, process)
     pending = list(range(len(tasks)))
@@ -73,6 +76,20 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1) -> list[Any]:
     return results
 
 
+def _py4j_connections() -> list[Any]:
+    """The live py4j connections of this process, when a Spark session is up.
+
+    A forked child keeps only the forking thread: the per-thread connections of py4j's other
+    threads (Java callbacks, earlier pollers) lose their last reference as the fork clears those
+    threads' locals, and py4j's ``__del__`` then *shuts down* the socket, which the parent shares
+    (the JVM answers the parent's next command with "connection reset"). Holding a reference across
+    the fork keeps the child from collecting them."""
+    clientserver = sys.modules.get("py4j.clientserver")
+    if clientserver is None:
+        return []
+    return [obj for obj in gc.get_objects() if isinstance(obj, clientserver.ClientServerConnection)]
+
+
 def _child(task: Task, writer) -> None:
     try:
         blob = pickle.dumps((True, task(), None), protocol=pickle.HIGHEST_PROTOCOL)
@@ -82,3 +99,7 @@ def _child(task: Task, writer) -> None:
         blob = pickle.dumps((False, traceback.format_exc(), None))
     writer.send_bytes(blob)
     writer.close()
+    # Leave without the interpreter's shutdown, whose cleanup could still reach inherited sockets.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -226,3 +226,31 @@ def test_a_failing_forked_fit_raises_with_its_traceback():
     with pytest.raises(UserError, match="nowhere is not a checkpoint") as caught:  # as if fitted here
         run_tasks([lambda: 1, mistake], jobs=2)
     assert caught.type is UserError and caught.value.hint == "a local folder"
+
+
+def test_forked_fits_leave_the_spark_session_usable(spark, tmp_path):
+    """`run` holds one Spark session while train forks its fits: no child may shut down a py4j
+    socket the parent shares (it used to, and the next Spark call logged "connection reset")."""
+    import os
+
+    import py4j.clientserver as clientserver
+
+    from classifiers.parallel import run_tasks
+
+    parent, closed = os.getpid(), tmp_path / "closed-in-child"
+    original = clientserver.ClientServerConnection.close
+
+    def close(self, *args, **kwargs):
+        if os.getpid() != parent:
+            with closed.open("a") as out:
+                out.write(f"{os.getpid()}\n")
+        return original(self, *args, **kwargs)
+
+    assert spark.sparkContext.parallelize(range(4), 2).count() == 4  # callback threads and their connections
+    clientserver.ClientServerConnection.close = close
+    try:
+        assert run_tasks([lambda: 1, lambda: 2, lambda: 3], jobs=2) == [1, 2, 3]
+    finally:
+        clientserver.ClientServerConnection.close = original
+    assert not closed.exists(), "a forked child closed the parent's py4j connections"
+    assert spark.range(5).count() == 5
