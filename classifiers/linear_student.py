@@ -36,7 +36,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "ngram_max": 2,
     "min_df": 2,  # a column must occur in this many training rows: singletons (mostly bigrams) are noise
     "l2": 1e-5,  # per-row-averaged loss + l2/2 ||W||²; measured by grouped CV (docs/distill.md)
-    "max_iter": 200,
+    "max_iter": 100,  # grouped CV: 100 and 200 agree within 0.004 on every metric; 60 loses 0.04 type F1
     "class_weights": True,  # inverse-sqrt class frequency for document_type and domain
 }
 WEIGHTS = "weights.npz"

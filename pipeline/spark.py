@@ -21,6 +21,17 @@ from pipeline.spark_console import driver_java_options
 log = logging.getLogger(__name__)
 
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+QUICK_JIT = "-XX:TieredStopAtLevel=1"
+
+
+def driver_options(existing: str | None, cfg: SparkConfig, verbose: bool) -> str | None:
+    """The driver JVM's options: what is set, plus C1-only compilation when ``quick_jit`` asks
+    for it, plus the quiet log4j configuration; None leaves the setting untouched."""
+    options = existing
+    if cfg.quick_jit and QUICK_JIT not in (options or ""):
+        options = f"{options or ''} {QUICK_JIT}".strip()
+    quiet = driver_java_options(options, cfg.log_level, verbose)
+    return quiet if quiet is not None else (options if options != existing else None)
 
 
 def get_spark(cfg: SparkConfig | None = None):
@@ -67,8 +78,8 @@ def get_spark(cfg: SparkConfig | None = None):
     for key, value in cfg.extra_conf.items():  # explicit config always wins
         builder = builder.config(key, value)
     if not launched_by_submit:  # spark-submit's driver JVM is already running with its own options
-        java_options = driver_java_options(cfg.extra_conf.get(JAVA_OPTIONS, conf.get(JAVA_OPTIONS, None)),
-                                           cfg.log_level, verbose_requested())
+        java_options = driver_options(cfg.extra_conf.get(JAVA_OPTIONS, conf.get(JAVA_OPTIONS, None)), cfg,
+                                      verbose_requested())
         if java_options is not None:
             builder = builder.config(JAVA_OPTIONS, java_options)
     spark = builder.getOrCreate()

@@ -85,7 +85,7 @@ def spark():
     from pipeline.spark import get_spark
 
     session = get_spark(SparkConfig(master="local[2]", shuffle_partitions=4, show_progress=False,
-                                    log_level="ERROR", driver_memory="2g"))
+                                    log_level="ERROR", driver_memory="2g", quick_jit=True))
     yield session
     session.stop()
 

@@ -53,6 +53,19 @@ def test_driver_java_options_keep_what_the_user_set():
     assert driver_java_options(own, "WARN", verbose=False) is None
 
 
+def test_quick_jit_joins_the_driver_options_once():
+    from pipeline.config import SparkConfig
+    from pipeline.spark import QUICK_JIT, driver_options
+
+    quick = SparkConfig(quick_jit=True)
+    options = driver_options("-Xss4m", quick, verbose=False)
+    assert options.startswith(f"-Xss4m {QUICK_JIT} ") and LOG4J_OPTION in options
+    assert driver_options(QUICK_JIT, quick, verbose=False).count(QUICK_JIT) == 1
+    assert driver_options(None, quick, verbose=True) == QUICK_JIT  # Spark's banners wanted: no log4j file
+    assert QUICK_JIT not in driver_options(None, SparkConfig(), verbose=False)
+    assert driver_options(None, SparkConfig(), verbose=True) is None
+
+
 DRIVER = """
 import sys
 from pipeline.config import SparkConfig
@@ -60,8 +73,11 @@ from pipeline.logs import setup_logging
 from pipeline.spark import get_spark
 
 setup_logging(verbose=sys.argv[2] == "verbose")
-spark = get_spark(SparkConfig(master="local[1]", log_level=sys.argv[1], driver_memory="512m", show_progress=True))
+spark = get_spark(SparkConfig(master="local[1]", log_level=sys.argv[1], driver_memory="512m", show_progress=True,
+                              quick_jit=True))
 print("rows", spark.range(100).repartition(3).count())
+print("jvm", " ".join(spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+                      .getInputArguments()))
 spark.stop()
 """
 
@@ -73,6 +89,7 @@ def _driver_console(tmp_path: Path, level: str, verbose: bool) -> str:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rows 100" in proc.stdout
+    assert "-XX:TieredStopAtLevel=1" in proc.stdout.split("jvm ", 1)[1], "spark.quick_jit did not reach the JVM"
     return proc.stderr
 
 

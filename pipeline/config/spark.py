@@ -17,4 +17,8 @@ class SparkConfig(BaseModel):
     shuffle_partitions: int = Field(8, ge=1, description="spark.sql.shuffle.partitions")
     log_level: str = "WARN"
     show_progress: bool = False  # Spark's own console bar; the stages show theirs (pipeline.progress)
+    # The driver JVM compiles with C1 only (-XX:TieredStopAtLevel=1): it warms up faster, so a small
+    # local run is quicker (the demo's Spark stages: -9 s of 65), but hot JVM loops run slower
+    # (dedup of 100k paragraphs: +13 %). For small inputs on local[*]; see docs/scaling.md §2.3.
+    quick_jit: bool = False
     extra_conf: dict[str, str] = Field(default_factory=dict)

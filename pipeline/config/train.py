@@ -56,7 +56,7 @@ class LinearParams(BaseModel):
     ngram_max: int = Field(2, ge=1, le=3)
     min_df: int = Field(2, ge=1)  # rows a hashed n-gram must occur in to get a weight
     l2: float = Field(1e-5, gt=0)
-    max_iter: int = Field(200, ge=1)
+    max_iter: int = Field(100, ge=1)  # see classifiers.linear_student.DEFAULT_PARAMS
     class_weights: bool = True
 
 
