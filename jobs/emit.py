@@ -224,16 +224,17 @@ def _group_stats(rows) -> dict[str, dict[str, int]]:
 
 
 def _split_facets(rows) -> dict[str, dict[str, dict[str, int]]]:
-    """Per split: articles by licence and by language (for the dataset card)."""
+    """Per split: articles by licence and by language (for the dataset card), in one aggregation."""
     from pyspark.sql import functions as F
 
     unique = rows.where((F.col("copy_index") == 0) & F.col("split").isin(*SPLITS))
+    facets = (unique.select("split", F.lit("licenses").alias("facet"),
+                            F.coalesce(F.col("license"), F.lit("unknown")).alias("value"), "article_id")
+              .unionByName(unique.select("split", F.lit("languages").alias("facet"),
+                                         F.explode("languages").alias("value"), "article_id")))
     out: dict[str, dict[str, dict[str, int]]] = {s: {"licenses": {}, "languages": {}} for s in SPLITS}
-    for r in unique.groupBy("split", "license").agg(F.countDistinct("article_id").alias("n")).collect():
-        out[r["split"]]["licenses"][r["license"] or "unknown"] = int(r["n"])
-    langs = unique.select("split", "article_id", F.explode("languages").alias("lang"))
-    for r in langs.groupBy("split", "lang").agg(F.countDistinct("article_id").alias("n")).collect():
-        out[r["split"]]["languages"][r["lang"]] = int(r["n"])
+    for r in facets.groupBy("split", "facet", "value").agg(F.countDistinct("article_id").alias("n")).collect():
+        out[r["split"]][r["facet"]][r["value"]] = int(r["n"])
     return out
 
 

