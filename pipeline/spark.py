@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 
+from pipeline import jvm_cache
 from pipeline.config import SparkConfig
 from pipeline.logs import verbose_requested
 from pipeline.spark_console import driver_java_options
@@ -24,12 +25,16 @@ JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 QUICK_JIT = "-XX:TieredStopAtLevel=1"
 
 
-def driver_options(existing: str | None, cfg: SparkConfig, verbose: bool) -> str | None:
+def driver_options(existing: str | None, cfg: SparkConfig, verbose: bool, class_archive: str | None = None) -> str | None:
     """The driver JVM's options: what is set, plus C1-only compilation when ``quick_jit`` asks
-    for it, plus the quiet log4j configuration; None leaves the setting untouched."""
+    for it, plus ``class_archive`` (the options mapping the class archive, ``pipeline.jvm_cache``)
+    unless an archive is already named, plus the quiet log4j configuration; None leaves the
+    setting untouched."""
     options = existing
     if cfg.quick_jit and QUICK_JIT not in (options or ""):
         options = f"{options or ''} {QUICK_JIT}".strip()
+    if class_archive and "SharedArchiveFile" not in (options or ""):
+        options = f"{options or ''} {class_archive}".strip()
     quiet = driver_java_options(options, cfg.log_level, verbose)
     return quiet if quiet is not None else (options if options != existing else None)
 
@@ -78,8 +83,11 @@ def get_spark(cfg: SparkConfig | None = None):
     for key, value in cfg.extra_conf.items():  # explicit config always wins
         builder = builder.config(key, value)
     if not launched_by_submit:  # spark-submit's driver JVM is already running with its own options
+        archive = jvm_cache.driver_option() if cfg.class_cache else None
         java_options = driver_options(cfg.extra_conf.get(JAVA_OPTIONS, conf.get(JAVA_OPTIONS, None)), cfg,
-                                      verbose_requested())
+                                      verbose_requested(), archive)
+        if archive:
+            log.debug("Spark driver maps the class archive (%s)", archive)
         if java_options is not None:
             builder = builder.config(JAVA_OPTIONS, java_options)
     spark = builder.getOrCreate()

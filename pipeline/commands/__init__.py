@@ -37,4 +37,4 @@ app = typer.Typer(
 )
 
 # The commands that are not stages, in `--help` order after the stages.
-OTHER_COMMANDS = ["predict", "query", "run", "package"]
+OTHER_COMMANDS = ["predict", "query", "run", "package", "jvm_cache"]
