@@ -34,8 +34,10 @@ KIND = "fasttext"
 LABEL = "__label__"
 # Defaults measured on the 3,000 reference labels (docs/distill.md). dim/bucket keep each head
 # ~10 MB instead of fastText's 800 MB default (2M buckets × 100 dims), with no loss of agreement.
+# 15 epochs against 25, grouped 5-fold CV: type F1 -0.004, domain +0.001, MAE +0.002, r +0.009 (all inside
+# the fold spread; 10 epochs: MAE +0.009), for 40 % less fit time.
 DEFAULT_PARAMS: dict[str, Any] = {
-    "lr": 0.5, "epoch": 25, "wordNgrams": 2, "dim": 32, "bucket": 100_000, "minCount": 1,
+    "lr": 0.5, "epoch": 15, "wordNgrams": 2, "dim": 32, "bucket": 100_000, "minCount": 1,
     "minn": 0, "maxn": 0, "loss": "softmax", "thread": 1, "seed": 0,
 }
 # Grid for autotune="grid": small, deterministic, scored on the dev split with the head's metric.

@@ -87,7 +87,8 @@ def _py4j_connections() -> list[Any]:
     clientserver = sys.modules.get("py4j.clientserver")
     if clientserver is None:
         return []
-    return [obj for obj in gc.get_objects() if isinstance(obj, clientserver.ClientServerConnection)]
+    connection = clientserver.ClientServerConnection  # type(), not isinstance: no attribute lookups on
+    return [obj for obj in gc.get_objects() if type(obj) is connection]  # lazy module proxies (torch warns)
 
 
 def _child(task: Task, writer) -> None:

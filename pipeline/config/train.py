@@ -18,7 +18,7 @@ class FastTextParams(BaseModel):
     model_config = ConfigDict(extra="allow")  # any other train_supervised argument passes through
 
     lr: float = 0.5
-    epoch: int = 25
+    epoch: int = 15  # see classifiers.fasttext_student.DEFAULT_PARAMS
     wordNgrams: int = 2
     dim: int = 32
     bucket: int = 100_000
