@@ -22,7 +22,9 @@ from pipeline.spark_console import driver_java_options
 log = logging.getLogger(__name__)
 
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
-QUICK_JIT = "-XX:TieredStopAtLevel=1"
+# C1 only, with the code cache of a tiered JVM: C1-only ("emulated client") shrinks it to 48 MB,
+# which Spark's generated code fills ("CodeCache is full. Compiler has been disabled").
+QUICK_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 
 
 def driver_options(existing: str | None, cfg: SparkConfig, verbose: bool, class_archive: str | None = None) -> str | None:
@@ -31,7 +33,7 @@ def driver_options(existing: str | None, cfg: SparkConfig, verbose: bool, class_
     unless an archive is already named, plus the quiet log4j configuration; None leaves the
     setting untouched."""
     options = existing
-    if cfg.quick_jit and QUICK_JIT not in (options or ""):
+    if cfg.quick_jit and "-XX:TieredStopAtLevel" not in (options or ""):
         options = f"{options or ''} {QUICK_JIT}".strip()
     if class_archive and "SharedArchiveFile" not in (options or ""):
         options = f"{options or ''} {class_archive}".strip()

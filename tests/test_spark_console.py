@@ -61,6 +61,7 @@ def test_quick_jit_joins_the_driver_options_once():
     options = driver_options("-Xss4m", quick, verbose=False)
     assert options.startswith(f"-Xss4m {QUICK_JIT} ") and LOG4J_OPTION in options
     assert driver_options(QUICK_JIT, quick, verbose=False).count(QUICK_JIT) == 1
+    assert driver_options("-XX:TieredStopAtLevel=2", quick, verbose=True) is None  # the user's choice stands
     assert driver_options(None, quick, verbose=True) == QUICK_JIT  # Spark's banners wanted: no log4j file
     assert QUICK_JIT not in driver_options(None, SparkConfig(), verbose=False)
     assert driver_options(None, SparkConfig(), verbose=True) is None
@@ -89,7 +90,8 @@ def _driver_console(tmp_path: Path, level: str, verbose: bool) -> str:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rows 100" in proc.stdout
-    assert "-XX:TieredStopAtLevel=1" in proc.stdout.split("jvm ", 1)[1], "spark.quick_jit did not reach the JVM"
+    jvm = proc.stdout.split("jvm ", 1)[1]
+    assert "-XX:TieredStopAtLevel=1" in jvm and "-XX:ReservedCodeCacheSize=240m" in jvm, "spark.quick_jit did not reach the JVM"
     return proc.stderr
 
 
