@@ -353,14 +353,17 @@ def _check_schema(df: DataFrame, schema) -> None:
 
 def dedup_figures(spark: SparkSession, run: RunDir, d: DedupConfig, version: str, dedup: DataFrame,
                  pairs: DataFrame, edges: DataFrame, oversized: DataFrame, rounds: int) -> dict:
-    grouped = dedup.groupBy("match", "near_eligible").count().collect()
+    # One aggregation gives both the match counts and the cluster-size histogram.
+    grouped = dedup.groupBy("match", "near_eligible", "cluster_size").count().collect()
     counts: dict[str, int] = {}
+    members: dict[int, int] = {}
     for r in grouped:
         counts[r["match"]] = counts.get(r["match"], 0) + r["count"]
+        if r["cluster_size"] > 1:
+            members[r["cluster_size"]] = members.get(r["cluster_size"], 0) + r["count"]
     n = sum(counts.values())
     eligible = sum(r["count"] for r in grouped if r["near_eligible"])
-    sizes = {r["cluster_size"]: r["n"] // r["cluster_size"] for r in
-             dedup.where("cluster_size > 1").groupBy("cluster_size").agg(F.count("*").alias("n")).collect()}
+    sizes = {size: k // size for size, k in members.items()}
     top = []
     if d.top_texts:
         top_clusters = (dedup.where("cluster_size > 1")
@@ -380,10 +383,12 @@ def dedup_figures(spark: SparkSession, run: RunDir, d: DedupConfig, version: str
                         "articles": r["n_articles"], "cluster_id": r["cluster_id"],
                         "kept_paragraph_id": r["kept_paragraph_id"], "text": texts.get(r["kept_paragraph_id"])})
     oversized_rows = oversized.orderBy(F.desc("n"), "band", "first_id").limit(10).collect()
-    n_oversized = oversized.count()
-    n_pairs = pairs.count()
-    n_edges = edges.count()
-    n_flagged = read_table(spark, run, "dedup_articles").count()
+    # The three LSH counts in one job; the flagged articles from the table's marker (no job).
+    sized = (pairs.select(F.lit("pairs").alias("what")).unionByName(edges.select(F.lit("edges").alias("what")))
+             .unionByName(oversized.select(F.lit("oversized").alias("what"))).groupBy("what").count().collect())
+    lsh_counts = {r["what"]: r["count"] for r in sized}
+    n_pairs, n_edges, n_oversized = (lsh_counts.get(k, 0) for k in ("pairs", "edges", "oversized"))
+    n_flagged = run.marker("dedup_articles")["rows"]
     return {
         "dedup_version": version,
         "paragraphs": n,
