@@ -19,6 +19,7 @@ The name carries the pyspark version and the java binary, so an upgrade of eithe
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -95,6 +96,19 @@ def driver_option() -> str | None:
     return f"-XX:SharedArchiveFile={path} {QUIET}"
 
 
+def _prune(folder: Path) -> None:
+    """Remove the archives of pyspark installs that are gone (each is ~190 MB)."""
+    for note in folder.glob("spark-*.json"):
+        try:
+            home = json.loads(note.read_text()).get("spark_home")
+        except ValueError:
+            continue
+        if home and not Path(home).is_dir():
+            note.with_suffix(".jsa").unlink(missing_ok=True)
+            note.unlink(missing_ok=True)
+            log.info("jvm-cache: removed %s (its pyspark at %s is gone)", note.with_suffix(".jsa").name, home)
+
+
 def _submit(script: Path, java_options: str, mode: str, timeout: float) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
            "SPARK_HOME": str(spark_home())}
@@ -126,6 +140,8 @@ def build_archive(rebuild: bool = False, timeout: float = 600) -> dict:
             raise UserError(f"jvm-cache: the archive the JVM wrote is not usable (exit {checked.returncode}); "
                             "nothing was kept")
         os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps({"spark_home": str(spark_home()), "java": str(java_binary())}))
+    _prune(path.parent)
     log.info("jvm-cache: %s (%.0f MB) in %.0f s", path, path.stat().st_size / 2**20, time.time() - started)
     return {"archive": str(path), "built": True, "bytes": path.stat().st_size,
             "seconds": round(time.time() - started, 1)}

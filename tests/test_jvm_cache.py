@@ -90,3 +90,13 @@ def test_jvm_cache_builds_once_and_drivers_map_it(tmp_path):
     assert driver.returncode == 0, driver.stderr[-2000:]
     assert f"-XX:SharedArchiveFile={built['archive']}" in driver.stdout.split("jvm ", 1)[1]
     assert "[warning][cds]" not in driver.stdout + driver.stderr  # the JVM's archive notes stay off the console
+
+
+def test_archives_of_removed_pyspark_installs_are_pruned(tmp_path):
+    folder = tmp_path / "jvm"
+    folder.mkdir()
+    for name, home in (("spark-4.3.0-gone", tmp_path / "deleted-venv"), ("spark-4.3.0-here", tmp_path)):
+        (folder / f"{name}.jsa").write_bytes(b"x")
+        (folder / f"{name}.json").write_text(json.dumps({"spark_home": str(home)}))
+    jvm_cache._prune(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["spark-4.3.0-here.jsa", "spark-4.3.0-here.json"]
