@@ -96,17 +96,23 @@ def driver_option() -> str | None:
     return f"-XX:SharedArchiveFile={path} {QUIET}"
 
 
-def _prune(folder: Path) -> None:
-    """Remove the archives of pyspark installs that are gone (each is ~190 MB)."""
+def _prune(folder: Path, keep: Path | None = None) -> None:
+    """Remove the archives (~190 MB each) of pyspark installs that are gone, and those that ``keep``
+    replaces (same pyspark install, an older java or pyspark version)."""
+    mine = str(spark_home())
     for note in folder.glob("spark-*.json"):
         try:
             home = json.loads(note.read_text()).get("spark_home")
         except ValueError:
             continue
-        if home and not Path(home).is_dir():
-            note.with_suffix(".jsa").unlink(missing_ok=True)
+        archive = note.with_suffix(".jsa")
+        gone = home and not Path(home).is_dir()
+        replaced = keep is not None and home == mine and archive != keep
+        if gone or replaced:
+            archive.unlink(missing_ok=True)
             note.unlink(missing_ok=True)
-            log.info("jvm-cache: removed %s (its pyspark at %s is gone)", note.with_suffix(".jsa").name, home)
+            log.info("jvm-cache: removed %s (%s)", archive.name,
+                     f"its pyspark at {home} is gone" if gone else f"replaced by {keep.name}")
 
 
 def _submit(script: Path, java_options: str, mode: str, timeout: float) -> subprocess.CompletedProcess:
@@ -141,7 +147,7 @@ def build_archive(rebuild: bool = False, timeout: float = 600) -> dict:
                             "nothing was kept")
         os.replace(tmp, path)
     path.with_suffix(".json").write_text(json.dumps({"spark_home": str(spark_home()), "java": str(java_binary())}))
-    _prune(path.parent)
+    _prune(path.parent, keep=path)
     log.info("jvm-cache: %s (%.0f MB) in %.0f s", path, path.stat().st_size / 2**20, time.time() - started)
     return {"archive": str(path), "built": True, "bytes": path.stat().st_size,
             "seconds": round(time.time() - started, 1)}

@@ -100,3 +100,12 @@ def test_archives_of_removed_pyspark_installs_are_pruned(tmp_path):
         (folder / f"{name}.json").write_text(json.dumps({"spark_home": str(home)}))
     jvm_cache._prune(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["spark-4.3.0-here.jsa", "spark-4.3.0-here.json"]
+
+    # A new archive for this very pyspark install (java upgraded, say) replaces the older one.
+    current = folder / "spark-4.3.0-new.jsa"
+    current.write_bytes(b"y")
+    current.with_suffix(".json").write_text(json.dumps({"spark_home": str(jvm_cache.spark_home())}))
+    (folder / "spark-4.3.0-old.jsa").write_bytes(b"x")
+    (folder / "spark-4.3.0-old.json").write_text(json.dumps({"spark_home": str(jvm_cache.spark_home())}))
+    jvm_cache._prune(folder, keep=current)
+    assert sorted(p.stem for p in folder.glob("*.jsa")) == ["spark-4.3.0-here", "spark-4.3.0-new"]

@@ -17,9 +17,10 @@ class SparkConfig(BaseModel):
     shuffle_partitions: int = Field(8, ge=1, description="spark.sql.shuffle.partitions")
     log_level: str = "WARN"
     show_progress: bool = False  # Spark's own console bar; the stages show theirs (pipeline.progress)
-    # The driver JVM compiles with C1 only (-XX:TieredStopAtLevel=1): it warms up faster, so a small
-    # local run is quicker (the demo's Spark stages: -9 s of 65), but hot JVM loops run slower
-    # (dedup of 100k paragraphs: +13 %). For small inputs on local[*]; see docs/scaling.md §2.3.
+    # The driver JVM compiles with C1 only (-XX:TieredStopAtLevel=1, 240 MB code cache): it warms up
+    # faster, so a small local run is quicker (the demo's Spark stages: -9 s of 65; ingest + dedup
+    # of 100k paragraphs: -15 %; of 500k: even). Off by default: unmeasured on hours-long local runs,
+    # where C2's faster steady state should count. docs/scaling.md §2.4.
     quick_jit: bool = False
     # Map the class archive `pmc-enrich jvm-cache` built on this machine, when there is one: the
     # local driver starts ~3 s sooner and its first jobs ~1.5 s sooner (pipeline/jvm_cache.py).
