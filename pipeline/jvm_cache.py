@@ -120,7 +120,9 @@ def _submit(script: Path, java_options: str, mode: str, timeout: float) -> subpr
            "SPARK_HOME": str(spark_home())}
     cmd = [str(spark_home() / "bin" / "spark-submit"), "--master", "local[2]", "--driver-memory", "1g",
            "--driver-java-options", java_options, str(script), mode]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    # In the script's (temporary) folder: a JVM that crashes on a bad archive leaves its
+    # hs_err_pid*.log there, not in the user's working directory.
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=script.parent)
 
 
 def build_archive(rebuild: bool = False, timeout: float = 600) -> dict:

@@ -75,7 +75,7 @@ spark.stop()
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_jvm_cache_builds_once_and_drivers_map_it(tmp_path):
+def test_jvm_cache_builds_once_and_drivers_map_it(tmp_path, monkeypatch):
     env = {**os.environ, jvm_cache.CACHE_ENV: str(tmp_path)}
     cli = [sys.executable, "-m", "pipeline.cli", "jvm-cache"]
     first = subprocess.run(cli, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -90,6 +90,20 @@ def test_jvm_cache_builds_once_and_drivers_map_it(tmp_path):
     assert driver.returncode == 0, driver.stderr[-2000:]
     assert f"-XX:SharedArchiveFile={built['archive']}" in driver.stdout.split("jvm ", 1)[1]
     assert "[warning][cds]" not in driver.stdout + driver.stderr  # the JVM's archive notes stay off the console
+    # A truncated archive crashes the JVM: the check refuses it, and the crash log stays in the
+    # check's own folder, not in the working directory.
+    truncated = tmp_path / "truncated.jsa"
+    truncated.write_bytes(Path(built["archive"]).read_bytes()[:1_000_000])
+    check = tmp_path / "check"
+    check.mkdir()
+    (check / "warm_up.py").write_text(jvm_cache.WARM_UP)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    refused = jvm_cache._submit(check / "warm_up.py", f"-Xshare:on -XX:SharedArchiveFile={truncated} {jvm_cache.QUIET}",
+                                "check", 300)
+    assert refused.returncode != 0
+    assert not list(cwd.iterdir()), "the JVM's crash log landed in the working directory"
 
 
 def test_archives_of_removed_pyspark_installs_are_pruned(tmp_path):
@@ -109,3 +123,4 @@ def test_archives_of_removed_pyspark_installs_are_pruned(tmp_path):
     (folder / "spark-4.3.0-old.json").write_text(json.dumps({"spark_home": str(jvm_cache.spark_home())}))
     jvm_cache._prune(folder, keep=current)
     assert sorted(p.stem for p in folder.glob("*.jsa")) == ["spark-4.3.0-here", "spark-4.3.0-new"]
+
