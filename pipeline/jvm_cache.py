@@ -122,7 +122,10 @@ def _submit(script: Path, java_options: str, mode: str, timeout: float) -> subpr
            "--driver-java-options", java_options, str(script), mode]
     # In the script's (temporary) folder: a JVM that crashes on a bad archive leaves its
     # hs_err_pid*.log there, not in the user's working directory.
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=script.parent)
+    try:
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=script.parent)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"jvm-cache: the {mode} driver took over {timeout:.0f} s; nothing was kept") from None
 
 
 def build_archive(rebuild: bool = False, timeout: float = 600) -> dict:
@@ -132,7 +135,11 @@ def build_archive(rebuild: bool = False, timeout: float = 600) -> dict:
         raise UserError("no java found (JAVA_HOME or PATH): Spark needs Java 17 or later")
     if path.is_file() and not rebuild:
         return {"archive": str(path), "built": False, "bytes": path.stat().st_size}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"jvm-cache: cannot create {path.parent} ({exc.strerror})",
+                        hint=f"point {CACHE_ENV} at a writable folder") from None
     started = time.time()
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-jvm-") as folder:
         script = Path(folder) / "warm_up.py"

@@ -172,3 +172,12 @@ def test_spark_submit_entry_has_the_cli_options(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         dedup_main([str(tmp_path / "nope")])
     assert exit_.value.code == 2 and "no such run directory" in capsys.readouterr().err
+
+
+def test_jvm_cache_in_an_unwritable_place_is_one_line(capsys, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("PMC_ENRICH_CACHE", str(blocker / "cache"))
+    code, text = cli(capsys, "jvm-cache")
+    assert code == 2 and f"error: jvm-cache: cannot create {blocker / 'cache' / 'jvm'}" in text
+    assert "hint: point PMC_ENRICH_CACHE at a writable folder" in text
