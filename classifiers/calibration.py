@@ -83,11 +83,9 @@ class Calibration:
                 logits = np.log(np.maximum(scores, _EPS)) / cal.temperature.get(head.name, 1.0)
                 cal.offsets[head.name] = fit_offsets(logits, gold, len(head.classes)).tolist()
         if "isotonic" in cal.levers:
-            gold_score = np.asarray([float(v) for v in truth.labels[EDUCATIONAL_SCORE.name]])
-            cal.score_map = fit_score_map(_expected(oof), gold_score)
+            cal.score_map = fit_score_map(_expected(oof), _gold_score(truth))
         if "ordinal" in cal.levers:
-            gold_score = np.asarray([float(v) for v in truth.labels[EDUCATIONAL_SCORE.name]])
-            cal.score_cuts = fit_score_cuts(_expected(oof), gold_score).tolist()
+            cal.score_cuts = fit_score_cuts(_expected(oof), _gold_score(truth)).tolist()
         cal.fitted_on = {"n_rows": len(truth), **cal.oof_figures(oof, truth)}
         return cal
 
@@ -129,7 +127,7 @@ class Calibration:
                     "ece": round(expected_calibration_error(p, gold, head.classes), 4),
                     "nll": round(nll(p, idx), 4),
                     "macro_f1": round(classification_metrics(gold, pred, head.classes)["macro_f1"], 4)}
-        gold_score = np.asarray([float(v) for v in truth.labels[EDUCATIONAL_SCORE.name]])
+        gold_score = _gold_score(truth)
         out[EDUCATIONAL_SCORE.name] = {
             "before": {"mae": round(float(np.abs(oof.educational_score - gold_score).mean()), 4)},
             "after": {"mae": round(float(np.abs(after.educational_score - gold_score).mean()), 4)}}
@@ -266,6 +264,10 @@ def _gold_index(truth: Examples, head: Head) -> np.ndarray:
     return np.asarray([index[v] for v in truth.labels[head.name]], dtype=np.int64)
 
 
+def _gold_score(truth: Examples) -> np.ndarray:
+    return np.asarray([float(v) for v in truth.labels[EDUCATIONAL_SCORE.name]])
+
+
 def _expected(preds: Predictions) -> np.ndarray:
     return expected_score(preds.score_probs) if preds.score_probs is not None else preds.educational_score
 
@@ -378,18 +380,12 @@ class CalibratedStudent:
         return self.calibration.apply(self.base.predict(texts, context, batch_size=batch_size))
 
     def save(self, path: str | os.PathLike[str], extra: dict | None = None) -> Path:
-        """The base student's folder, ``calibration.json`` beside it, and a card whose version
-        names both (so annotations and the annotate stage's rerun check see the calibration)."""
+        """The base student's folder with the calibration attached (``attach_calibration``)."""
         path = Path(path)
-        self.base.save(path, extra={**(extra or {}), "calibration": self.calibration.summary()})
-        target = path / CALIBRATION_FILE
-        target.write_text(self.calibration.to_json())
-        self.version = calibrated_version(self.base.version, target)
-        card_path = path / "student.json"
-        card = json.loads(card_path.read_text())
-        card.update({"version": self.version, "base_version": self.base.version})
-        card_path.write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
-        self.base.meta.update({"version": self.version, "base_version": self.base.version})
+        self.base.save(path, extra=extra)
+        self.version = attach_calibration(path, self.calibration, self.base.version)
+        self.base.meta.update({"calibration": self.calibration.summary(), "version": self.version,
+                               "base_version": self.base.version})
         return path
 
     @classmethod
@@ -397,6 +393,21 @@ class CalibratedStudent:
         path = Path(path)
         card = json.loads((path / "student.json").read_text())
         return cls(base, Calibration.from_json((path / CALIBRATION_FILE).read_text()), card.get("version"))
+
+
+def attach_calibration(path: str | os.PathLike[str], calibration: Calibration, base_version: str) -> str:
+    """Write ``calibration.json`` beside a saved student and name it in its card (so annotations
+    and the annotate stage's rerun check see it) → the calibrated version. The student's own files
+    are left as they are."""
+    path = Path(path)
+    target = path / CALIBRATION_FILE
+    target.write_text(calibration.to_json())
+    version = calibrated_version(base_version, target)
+    card_path = path / "student.json"
+    card = json.loads(card_path.read_text())
+    card.update({"calibration": calibration.summary(), "version": version, "base_version": base_version})
+    card_path.write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
+    return version
 
 
 def calibrated_version(base_version: str, calibration_file: Path) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,31 @@ def lbfgs(fun, x0: np.ndarray, max_iter: int, memory: int = 10, tol: float = 1e-
     return x
 
 
+def predict_in_chunks(texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None,
+                      context_features: Sequence[str], logits: Callable[[list[str]], np.ndarray],
+                      step: int = 8192) -> Predictions:
+    """A linear-headed student's predictions: ``logits`` of its input lines, ``step`` rows at a
+    time (bounded memory), through the three heads."""
+    if len(texts) == 0:
+        return Predictions.concat([])
+    parts = []
+    for i in range(0, len(texts), step):
+        ctx = {k: v[i:i + step] for k, v in (context or {}).items() if v is not None}
+        parts.append(heads_predictions(logits(student_lines(texts[i:i + step], ctx, context_features))))
+    return Predictions.concat(parts)
+
+
+def training_setup(kind: str, defaults: dict[str, Any], train: Examples, params: dict[str, Any] | None,
+                   context_features: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """What a linear-headed student (linear, static) trains with: ``defaults`` overlaid by the
+    given settings (None keeps the default), and the context features its rows carry; no rows is
+    an error."""
+    p = {**defaults, **{k: v for k, v in (params or {}).items() if v is not None}}
+    if len(train) == 0:
+        raise ValueError(f"{kind} student: no training rows")
+    return p, [c for c in context_features if c in train.context or c in TEXT_FEATURES]
+
+
 def _row_weights(head: Head, Q: np.ndarray, use: bool) -> np.ndarray:
     if not use:
         return np.ones(len(Q))
@@ -192,10 +217,7 @@ class LinearStudent:
     @classmethod
     def train(cls, train: Examples, params: dict[str, Any] | None = None, context_features: Sequence[str] = (),
               context_dropout: float = 0.25, seed: int = 0) -> "LinearStudent":
-        p = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items() if v is not None}}
-        if len(train) == 0:
-            raise ValueError("linear student: no training rows")
-        use = [c for c in context_features if c in train.context or c in TEXT_FEATURES]
+        p, use = training_setup("linear", DEFAULT_PARAMS, train, params, context_features)
         lines = student_lines(train.text, train.context, use, train.key, context_dropout, seed)
         X = vectorizer(p["n_features"], p["ngram_max"]).transform(lines).astype(np.float64).tocsr()
         # Fit on the columns that enough rows use: the full hash space is mostly empty, and a column
@@ -222,15 +244,8 @@ class LinearStudent:
                 batch_size: int | None = None) -> Predictions:
         """All three heads with one hashing pass and one sparse product (``batch_size`` is for
         interface parity; rows are scored in chunks of 8,192 to bound memory)."""
-        if len(texts) == 0:
-            return Predictions.concat([])
-        parts = []
-        step = 8192
-        for i in range(0, len(texts), step):
-            ctx = {k: v[i:i + step] for k, v in (context or {}).items() if v is not None}
-            lines = student_lines(texts[i:i + step], ctx, self.context_features)
-            parts.append(heads_predictions(self._vec.transform(lines) @ self.W + self.b))
-        return Predictions.concat(parts)
+        return predict_in_chunks(texts, context, self.context_features,
+                                 lambda lines: self._vec.transform(lines) @ self.W + self.b)
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], extra: dict | None = None) -> Path:

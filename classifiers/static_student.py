@@ -43,9 +43,9 @@ import numpy as np
 from scipy import sparse
 
 from classifiers.dataset import Examples
-from classifiers.features import TEXT_FEATURES
 from classifiers.heads import read_student_card, write_student_card
-from classifiers.linear_student import _fit_heads, head_targets, heads_predictions, student_lines, vectorizer
+from classifiers.linear_student import (_fit_heads, head_targets, predict_in_chunks,
+                                        student_lines, training_setup, vectorizer)
 from classifiers.predictions import Predictions
 from pipeline.errors import UserError
 
@@ -288,13 +288,10 @@ class StaticStudent:
     @classmethod
     def train(cls, train: Examples, params: dict[str, Any] | None = None, context_features: Sequence[str] = (),
               context_dropout: float = 0.25, seed: int = 0) -> "StaticStudent":
-        p = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items() if v is not None}}
-        if len(train) == 0:
-            raise ValueError("static student: no training rows")
+        p, use = training_setup("static", DEFAULT_PARAMS, train, params, context_features)
         t0 = time.perf_counter()
         static = static_model_for(train.text, p)
         distil_s = time.perf_counter() - t0
-        use = [c for c in context_features if c in train.context or c in TEXT_FEATURES]  # as LinearStudent
         feats = Featuriser(p["n_features"], p["ngram_max"])
         words = feats.words(student_lines(train.text, train.context, use, train.key, context_dropout, seed))
         vocab = sorted({w for ws in words for w in ws} | set(whole_word_tokens(static)))
@@ -340,14 +337,7 @@ class StaticStudent:
     def predict(self, texts: Sequence[str], context: Mapping[str, Sequence[Any]] | None = None,
                 batch_size: int | None = None) -> Predictions:
         """All three heads (``batch_size`` is for interface parity; rows go in chunks of 8,192)."""
-        if len(texts) == 0:
-            return Predictions.concat([])
-        parts = []
-        step = 8192
-        for i in range(0, len(texts), step):
-            ctx = {k: v[i:i + step] for k, v in (context or {}).items() if v is not None}
-            parts.append(heads_predictions(self.logits(student_lines(texts[i:i + step], ctx, self.context_features))))
-        return Predictions.concat(parts)
+        return predict_in_chunks(texts, context, self.context_features, self.logits)
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], extra: dict | None = None) -> Path:

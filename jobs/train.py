@@ -204,7 +204,7 @@ def train_students(spark, run: RunDir, cfg: PipelineConfig, labels: str | None =
 
     for name, (seconds, fitted) in zip(names, final_out):
         if name in ev.get("calibrations", {}):
-            fitted = _attach_calibration(tmp / name, ev["calibrations"][name], fitted, seconds)
+            fitted = _attach_calibration(tmp / name, ev["calibrations"][name], fitted)
         r = results[name]
         card_students[name] = {
             "version": fitted["version"], "kind": fitted["kind"], "path": name,
@@ -275,15 +275,13 @@ def _final_fit(trainer: Trainer, name: str, ex: Examples, tmp: Path) -> tuple[fl
     }
 
 
-def _attach_calibration(folder: Path, calibration, card: dict, seconds: float) -> dict:
+def _attach_calibration(folder: Path, calibration, card: dict) -> dict:
     """The saved final student, calibrated (crossfit mode): ``calibration.json`` beside it and a
     version naming both; → the card entry updated."""
-    from classifiers.calibration import CalibratedStudent
-    from classifiers.students import load_student
+    from classifiers.calibration import attach_calibration
 
-    model = CalibratedStudent(load_student(folder), calibration)
-    model.save(folder, extra={"student": folder.name, "train_seconds_total": round(seconds, 2)})
-    return {**card, "version": model.version, "calibration": calibration.summary()}
+    return {**card, "version": attach_calibration(folder, calibration, card["version"]),
+            "calibration": calibration.summary()}
 
 
 def _pm(stat: dict) -> str:
