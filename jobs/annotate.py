@@ -82,7 +82,11 @@ def annotate_paragraphs(spark, run: RunDir, cfg: PipelineConfig, model: str | No
     card = student_card(student_dir)
     version = card["version"]
     paras = read_table(spark, run, "paragraphs")
-    n_paragraphs = paras.count()
+    # The row count the paragraphs' marker carries (read from the Parquet footers when it was
+    # written): no Spark job to count what is already counted.
+    n_paragraphs = (run.marker("paragraphs") or {}).get("rows")
+    if n_paragraphs is None:
+        n_paragraphs = paras.count()
     cols = ["paragraph_id", "text"]
     use = set(card.get("context_features", []))
     if "zone" in use:

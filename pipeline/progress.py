@@ -256,6 +256,7 @@ def spark_progress(spark, desc: str = "spark", *, poll_s: float = 0.5, interval:
                     shown = (now.stage_ids, now.done)
                     p.set(now.done, now.total, stages=",".join(map(str, now.stage_ids)), running=now.running)
 
+        before = _job_ids(tracker)
         thread = threading.Thread(target=poll, name=f"spark-progress-{desc}", daemon=True)
         thread.start()
         try:
@@ -263,3 +264,35 @@ def spark_progress(spark, desc: str = "spark", *, poll_s: float = 0.5, interval:
         finally:
             stop.set()
             thread.join(timeout=5)
+            # The closing line sums what the block ran, not the last poll's stages (which read as
+            # "0/1 tasks" when the last job was a tiny one).
+            jobs, tasks = finished_work(tracker, _job_ids(tracker) - before)
+            p.set(tasks, tasks, jobs=jobs)
+
+
+def _job_ids(tracker) -> set[int]:
+    try:
+        return set(tracker.getJobIdsForGroup(None))
+    except Exception:  # the context is stopping: nothing to count
+        return set()
+
+
+def finished_work(tracker, job_ids: set[int]) -> tuple[int, int]:
+    """(jobs, completed tasks) of ``job_ids``, as far as the tracker still remembers them (it keeps
+    the last ``spark.ui.retainedJobs`` jobs and ``spark.ui.retainedStages`` stages)."""
+    tasks, stages = 0, set()
+    for job_id in job_ids:
+        try:
+            info = tracker.getJobInfo(job_id)
+        except Exception:
+            info = None
+        if info is not None:
+            stages.update(info.stageIds)
+    for stage_id in stages:
+        try:
+            info = tracker.getStageInfo(stage_id)
+        except Exception:
+            info = None
+        if info is not None:
+            tasks += info.numCompletedTasks
+    return len(job_ids), tasks

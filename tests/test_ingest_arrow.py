@@ -85,6 +85,35 @@ def test_stage_batches_hold_exactly_the_parser_rows(loose_dir: Path):
     assert got == as_dicts(rows)  # same rows, same order, every value typed as the schema says
 
 
+def test_a_required_field_left_null_quarantines_its_document(loose_dir: Path, monkeypatch):
+    """The per-row guard: a parsed article or paragraph without a non-nullable field costs its
+    document (one ``parser_crash`` quarantine row naming the field), never the job."""
+    import pipeline.jats as jats
+
+    real = jats.parse_document
+
+    def without(field: str, where: str):
+        def parse(*args, **kwargs):
+            parsed = real(*args, **kwargs)
+            for item in parsed:
+                rows = [item.article] if where == "article" else item.paragraphs
+                for row in rows:
+                    row[field] = None
+            return parsed
+        return parse
+
+    source = str(sorted((loose_dir / "elife").glob("*.xml"))[0])
+    cfg = PipelineConfig(inputs=[source])
+    (unit,) = discover_inputs(cfg.inputs).units
+    for field, where in (("license", "article"), ("text", "paragraph")):
+        monkeypatch.setattr(jats, "parse_document", without(field, where))
+        rows = pure_rows(unit, cfg)
+        assert [r[0] for r in rows] == ["D", "Q"], rows
+        assert rows[1][5][1] == "parser_crash" and f"{where} field {field!r} is null" in rows[1][5][2]
+    monkeypatch.setattr(jats, "parse_document", real)
+    assert {r[0] for r in pure_rows(unit, cfg)} == {"D", "A", "P"}
+
+
 def test_empty_stage_batch_has_the_schema():
     batch = _stage_batch([])
     assert batch.num_rows == 0 and batch.schema == STAGE

@@ -171,6 +171,8 @@ def test_spark_progress_reports_tasks_of_the_active_stage(spark, caplog):
     assert any("running=" in line and "stages=" in line for line in during)
     done = [int(line.split(": ")[1].split("/")[0]) for line in during]
     assert done == sorted(done) and max(done) <= 8
-    assert p.total == 8
+    # The closing line sums the block's work: one job, its 8 tasks.
+    assert p.n == p.total == 8 and p.postfix == {"jobs": 1}
+    assert lines[-1].startswith("job: 8/8 tasks (100%)") and "jobs=1" in lines[-1], lines[-1]
     # Nothing runs now: the tracker reports no active stage.
     assert snapshot(sc.statusTracker()).stage_ids == ()
