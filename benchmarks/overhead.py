@@ -11,7 +11,7 @@ to exit (interpreter, imports, JVM, model loading all count), on the same rows:
 
 - ``ingest``: ``pmc-enrich ingest PKG --out RUN --master local[1]`` against the pure core: the
   package streamed member by member through ``pipeline.jats.parse_document`` (language id as
-  configured);
+  configured); and against the peer, ``pubmed_parser.parse_pubmed_paragraph`` over the same members;
 - ``dedup``: ``pmc-enrich dedup RUN --master local[1]`` against ``SignatureBuilder.build`` over the
   ingested paragraphs in ``dedup.batch_size`` batches (normalise, shingle, MinHash, bands: the
   per-paragraph work; grouping, LSH buckets, verification and components are what Spark adds);
@@ -78,6 +78,31 @@ def pure_ingest(package: Path, config: str | None) -> dict:
                 continue
             articles += len(docs)
             paragraphs += sum(len(d.paragraphs) for d in docs)
+    return {"articles": articles, "paragraphs": paragraphs}
+
+
+def pure_pubmed_parser(package: Path) -> dict:
+    """The peer: ``pubmed_parser.parse_pubmed_paragraph`` over the same members (bytes in memory)."""
+    import contextlib
+    import io
+
+    import pubmed_parser as pp
+
+    articles = paragraphs = 0
+    sink = io.StringIO()
+    with tarfile.open(package, "r:gz") as tf:
+        for member in tf:
+            if not member.isfile():
+                continue
+            data = tf.extractfile(member).read()
+            with contextlib.redirect_stdout(sink):  # it prints read errors
+                try:
+                    rows = pp.parse_pubmed_paragraph(data, all_paragraph=True)
+                except Exception:  # it raises on some documents ours parses
+                    rows = []
+            articles += bool(rows)
+            paragraphs += len(rows)
+            sink.seek(0), sink.truncate()
     return {"articles": articles, "paragraphs": paragraphs}
 
 
@@ -174,6 +199,11 @@ def markdown(sizes: list[int], rows: dict, summ: dict) -> str:
         for i, n in enumerate(r["paragraphs"]):
             lines.append(f"| {stage} | {n:,} | {r['end_to_end_s'][i]:.1f} | {r['pure_s'][i]:.1f} | "
                          f"{summ[stage]['ratio'][i]:.2f} |")
+    peer = rows.get("ingest", {}).get("pubmed_parser_s")
+    if peer:
+        lines += ["", "| paragraphs | pubmed_parser (s) | ingest / pubmed_parser (throughput) |", "|---|---|---|"]
+        lines += [f"| {n:,} | {p:.1f} | {p / e:.2f}× |"
+                  for n, p, e in zip(rows["ingest"]["paragraphs"], peer, rows["ingest"]["end_to_end_s"])]
     lines += ["", "| stage | fixed cost (s) | marginal factor |", "|---|---|---|"]
     for stage, s in summ.items():
         if "fixed_s" in s:
@@ -199,6 +229,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.pure:
         stage, target = args.pure[0], Path(args.pure[1])
         result = {"ingest": lambda: pure_ingest(target, args.config),
+                  "pubmed_parser": lambda: pure_pubmed_parser(target),
                   "dedup": lambda: pure_dedup(target, args.config),
                   "annotate": lambda: pure_annotate(target, args.model, args.config)}[stage]()
         print(json.dumps(result))
@@ -222,6 +253,9 @@ def main(argv: list[str] | None = None) -> dict:
                     wall, _ = end_to_end(pin, "ingest", [str(pkg), "--out", str(run)], args.config)
                     core, info = pure(pin, "ingest", pkg, None, args.config)
                     n = json.loads((run / "reports" / "ingest.json").read_text())["figures"]["paragraphs"]
+                    peer, peer_info = pure(pin, "pubmed_parser", pkg, None, None)
+                    row.setdefault("pubmed_parser_s", []).append(round(peer, 2))
+                    log.info("pubmed_parser, same package: %.1f s %s", peer, peer_info)
                 elif stage == "dedup":
                     wall, _ = end_to_end(pin, "dedup", [str(run)], args.config)
                     core, info = pure(pin, "dedup", run, None, args.config)

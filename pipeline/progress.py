@@ -280,19 +280,12 @@ def _job_ids(tracker) -> set[int]:
 def finished_work(tracker, job_ids: set[int]) -> tuple[int, int]:
     """(jobs, completed tasks) of ``job_ids``, as far as the tracker still remembers them (it keeps
     the last ``spark.ui.retainedJobs`` jobs and ``spark.ui.retainedStages`` stages)."""
-    tasks, stages = 0, set()
-    for job_id in job_ids:
+    def info(lookup, key):
         try:
-            info = tracker.getJobInfo(job_id)
-        except Exception:
-            info = None
-        if info is not None:
-            stages.update(info.stageIds)
-    for stage_id in stages:
-        try:
-            info = tracker.getStageInfo(stage_id)
-        except Exception:
-            info = None
-        if info is not None:
-            tasks += info.numCompletedTasks
+            return lookup(key)
+        except Exception:  # the context is stopping: what it forgot counts as nothing
+            return None
+
+    stages = {s for j in job_ids if (job := info(tracker.getJobInfo, j)) is not None for s in job.stageIds}
+    tasks = sum(stage.numCompletedTasks for s in stages if (stage := info(tracker.getStageInfo, s)) is not None)
     return len(job_ids), tasks

@@ -63,8 +63,10 @@ def test_quick_jit_joins_the_driver_options_once():
     assert driver_options(QUICK_JIT, quick, verbose=False).count(QUICK_JIT) == 1
     assert driver_options("-XX:TieredStopAtLevel=2", quick, verbose=True) is None  # the user's choice stands
     assert driver_options(None, quick, verbose=True) == QUICK_JIT  # Spark's banners wanted: no log4j file
-    assert QUICK_JIT not in driver_options(None, SparkConfig(), verbose=False)
-    assert driver_options(None, SparkConfig(), verbose=True) is None
+    assert SparkConfig().quick_jit  # on by default (local drivers only; docs/scaling.md §2.5)
+    tiered = SparkConfig(quick_jit=False)
+    assert QUICK_JIT not in driver_options(None, tiered, verbose=False)
+    assert driver_options(None, tiered, verbose=True) is None
 
 
 DRIVER = """

@@ -18,10 +18,10 @@ class SparkConfig(BaseModel):
     log_level: str = "WARN"
     show_progress: bool = False  # Spark's own console bar; the stages show theirs (pipeline.progress)
     # The driver JVM compiles with C1 only (-XX:TieredStopAtLevel=1, 240 MB code cache): it warms up
-    # faster, so a small local run is quicker (the demo's Spark stages: -9 s of 65; ingest + dedup
-    # of 100k paragraphs: -15 %; of 500k: even). Off by default: unmeasured on hours-long local runs,
-    # where C2's faster steady state should count. docs/scaling.md §2.4.
-    quick_jit: bool = False
+    # faster and its compiler threads take less of the cores the tasks need. Measured faster or even
+    # at every local size tried, up to 1M paragraphs on one core (docs/scaling.md §2.4-2.5). Only the
+    # JVM `pmc-enrich` launches for a local run is concerned; under spark-submit it does nothing.
+    quick_jit: bool = True
     # Map the class archive `pmc-enrich jvm-cache` built on this machine, when there is one: the
     # local driver starts ~3 s sooner and its first jobs ~1.5 s sooner (pipeline/jvm_cache.py).
     class_cache: bool = True
