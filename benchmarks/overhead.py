@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -42,6 +41,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+from ingest_speed import timed  # noqa: E402 - fresh process, wall clock, raises with its stderr
 
 log = logging.getLogger("overhead")
 BYTES_PER_PARAGRAPH = 620  # gzip level 1 of the sample's members: 485 MB held 785K paragraphs
@@ -142,15 +143,6 @@ def pure_annotate(run: Path, model: str, config: str | None) -> dict:
 
 # ----------------------------------------------------------------------------- driver
 
-def timed(cmd: list[str]) -> tuple[float, str]:
-    started = time.monotonic()
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    wall = time.monotonic() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return wall, done.stdout
-
-
 def build_package(work: Path, paragraphs: int) -> Path:
     from ingest_rss import build_package as build
 
@@ -163,11 +155,10 @@ def build_package(work: Path, paragraphs: int) -> Path:
     return pkg
 
 
-def end_to_end(pin: list[str], stage: str, args: list[str], config: str | None) -> tuple[float, dict]:
+def end_to_end(pin: list[str], stage: str, args: list[str], config: str | None) -> float:
     exe = str(Path(sys.executable).with_name("pmc-enrich"))
     conf = (["--config", config] if config else []) + [a for kv in OVERRIDES for a in ("--set", kv)]
-    wall, _ = timed(pin + [exe, stage, *args, "--master", "local[1]", "--no-progress", "--overwrite", *conf])
-    return wall, {}
+    return timed(pin + [exe, stage, *args, "--master", "local[1]", "--no-progress", "--overwrite", *conf])[0]
 
 
 def pure(pin: list[str], stage: str, target: Path, model: str | None, config: str | None) -> tuple[float, dict]:
@@ -178,7 +169,7 @@ def pure(pin: list[str], stage: str, target: Path, model: str | None, config: st
     return wall, json.loads(stdout.strip().splitlines()[-1])
 
 
-def summary(sizes: list[int], rows: dict) -> dict:
+def summary(rows: dict) -> dict:
     """Per stage: the ratio at each size, and the fixed cost and marginal factor of the two extremes."""
     out = {}
     for stage, r in rows.items():
@@ -193,7 +184,7 @@ def summary(sizes: list[int], rows: dict) -> dict:
     return out
 
 
-def markdown(sizes: list[int], rows: dict, summ: dict) -> str:
+def markdown(rows: dict, summ: dict) -> str:
     lines = ["| stage | paragraphs | end to end (s) | pure core (s) | ratio |", "|---|---|---|---|---|"]
     for stage, r in rows.items():
         for i, n in enumerate(r["paragraphs"]):
@@ -250,18 +241,18 @@ def main(argv: list[str] | None = None) -> dict:
             for stage in stages:
                 row = results["stages"][stage]
                 if stage == "ingest":
-                    wall, _ = end_to_end(pin, "ingest", [str(pkg), "--out", str(run)], args.config)
+                    wall = end_to_end(pin, "ingest", [str(pkg), "--out", str(run)], args.config)
                     core, info = pure(pin, "ingest", pkg, None, args.config)
                     n = json.loads((run / "reports" / "ingest.json").read_text())["figures"]["paragraphs"]
                     peer, peer_info = pure(pin, "pubmed_parser", pkg, None, None)
                     row.setdefault("pubmed_parser_s", []).append(round(peer, 2))
                     log.info("pubmed_parser, same package: %.1f s %s", peer, peer_info)
                 elif stage == "dedup":
-                    wall, _ = end_to_end(pin, "dedup", [str(run)], args.config)
+                    wall = end_to_end(pin, "dedup", [str(run)], args.config)
                     core, info = pure(pin, "dedup", run, None, args.config)
                     n = info["paragraphs"]
                 else:
-                    wall, _ = end_to_end(pin, "annotate", [str(run), "--model", args.model], args.config)
+                    wall = end_to_end(pin, "annotate", [str(run), "--model", args.model], args.config)
                     core, info = pure(pin, "annotate", run, args.model, args.config)
                     n = info["paragraphs"]
                 row["paragraphs"].append(n)
@@ -269,9 +260,9 @@ def main(argv: list[str] | None = None) -> dict:
                 row["pure_s"].append(round(core, 2))
                 log.info("%s, %d paragraphs: end to end %.1f s, pure core %.1f s (%.2f×) %s",
                          stage, n, wall, core, wall / core, info)
-        results["summary"] = summary(args.paragraphs, results["stages"])
+        results["summary"] = summary(results["stages"])
         results["load_after"] = os.getloadavg()
-        results["markdown"] = markdown(args.paragraphs, results["stages"], results["summary"])
+        results["markdown"] = markdown(results["stages"], results["summary"])
         print(results["markdown"])
     finally:
         if args.workdir is None:
