@@ -33,11 +33,12 @@ def test_the_archive_is_named_by_pyspark_and_java_under_the_cache_folder(tmp_pat
 
 def test_driver_options_name_the_archive_once():
     archive = f"-XX:SharedArchiveFile=/cache/a.jsa {jvm_cache.QUIET}"
-    options = driver_options("-Xss4m", SparkConfig(), verbose=True, class_archive=archive)
+    tiered = SparkConfig(quick_jit=False)  # the archive alone (C1, on by default, is tested in test_spark_console)
+    options = driver_options("-Xss4m", tiered, verbose=True, class_archive=archive)
     assert options == f"-Xss4m {archive}"
     own = "-XX:SharedArchiveFile=/mine.jsa"
-    assert driver_options(own, SparkConfig(), verbose=True, class_archive=archive) is None  # the user's wins
-    assert driver_options(None, SparkConfig(), verbose=True, class_archive=None) is None
+    assert driver_options(own, tiered, verbose=True, class_archive=archive) is None  # the user's wins
+    assert driver_options(None, tiered, verbose=True, class_archive=None) is None
 
 
 @pytest.mark.spark
