@@ -90,8 +90,8 @@ class ReconciliationError(RuntimeError):
 # row is built ~150M times on the full corpus).
 _ARTICLE_FIELDS = tuple(ARTICLES.names)
 _PARAGRAPH_FIELDS = tuple(PARAGRAPHS.names)
-_REQUIRED = {id(ARTICLES): tuple(f.name for f in ARTICLES if not f.nullable),
-             id(PARAGRAPHS): tuple(f.name for f in PARAGRAPHS if not f.nullable)}
+_ARTICLE_REQUIRED = tuple(f.name for f in ARTICLES if not f.nullable)
+_PARAGRAPH_REQUIRED = tuple(f.name for f in PARAGRAPHS if not f.nullable)
 
 
 def _article_tuple(a: dict) -> tuple:
@@ -102,8 +102,7 @@ def _paragraph_tuple(p: dict) -> tuple:
     return tuple(map(p.get, _PARAGRAPH_FIELDS))
 
 
-def _check_required(row: dict, schema, what: str) -> None:
-    required = _REQUIRED.get(id(schema)) or tuple(f.name for f in schema if not f.nullable)
+def _check_required(row: dict, required: tuple[str, ...], what: str) -> None:
     for name in required:
         if row.get(name) is None:
             raise ValueError(f"{what} field {name!r} is null")
@@ -137,10 +136,10 @@ def _parse_document_rows(doc: Document, detect_language: bool, language_rules=No
             article["source"] = doc.source
             apply_package_metadata(article, paragraphs, doc.meta, doc.group, single=len(parsed) == 1)
             article["n_paragraphs"] = len(paragraphs)
-            _check_required(article, ARTICLES, "article")
+            _check_required(article, _ARTICLE_REQUIRED, "article")
             rows.append(("A", doc.source, index, _article_tuple(article), None, None))
             for p in paragraphs:
-                _check_required(p, PARAGRAPHS, "paragraph")
+                _check_required(p, _PARAGRAPH_REQUIRED, "paragraph")
                 rows.append(("P", doc.source, index, None, _paragraph_tuple(p), None))
         return rows
     except JatsError as exc:
