@@ -131,14 +131,15 @@ def pure_annotate(run: Path, model: str, config: str | None) -> dict:
 
     acfg = _config(config).annotate
     student_dir = resolve_student_dir(model, acfg.student, acfg.device)
-    use = set(student_card(student_dir).get("context_features", []))
+    card = student_card(student_dir)
+    use = set(card.get("context_features", []))
     student = load_student(student_dir, device=acfg.device)
     columns = ["paragraph_id", "text"] + [c for c, f in (("zone", "zone"), ("section_path", "section")) if f in use]
     rows = 0
     for batch in _paragraph_batches(run, columns, acfg.batch_size):
         data = batch.to_pydict()
         rows += len(student.predict(data["text"], context_from_columns(data)))
-    return {"paragraphs": rows, "student": student_card(student_dir).get("student")}
+    return {"paragraphs": rows, "student": card.get("student")}
 
 
 # ----------------------------------------------------------------------------- driver

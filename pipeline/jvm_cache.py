@@ -6,7 +6,7 @@ Arrow job loads thousands more; that is most of a small run's fixed cost. A dyna
 holds those classes as the JVM had them after a warm-up job (``-XX:ArchiveClassesAtExit``); a later
 driver maps it (``-XX:SharedArchiveFile``) and skips that work: measured on the 2-core dev VM, the
 session starts in ~3 s instead of ~6 and its first Arrow job takes ~2 s instead of ~3.5
-(docs/scaling.md §2.3).
+(docs/scaling.md §2.4).
 
 Safety: the JVM checks that an archive matches its own build and class path, and silently runs
 without it otherwise (a stale archive only costs the speed-up). A *truncated* archive, however,
